@@ -47,7 +47,6 @@ _value:
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
-
 from ansible_collections.keel.postgres.plugins.module_utils.topology import overlapping_subnets, validate
 
 

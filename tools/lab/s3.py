@@ -50,7 +50,7 @@ def ensure_certificates(state_dir):
     if all(os.path.exists(p[k]) for k in ("ca_crt", "key", "crt")):
         return p
     os.makedirs(state_dir, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
 
     def write_key(path, key):
         with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
