@@ -77,7 +77,7 @@ lint: venv
 	$(PY) tools/check_argument_specs.py
 	$(BIN)/ansible-lint --offline --profile production
 
-unit: venv deps
+unit: venv docker
 	$(BIN)/pytest -q tests/unit tests/integration
 
 sanity: venv
