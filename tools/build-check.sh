@@ -7,18 +7,23 @@ out=$root/.build/artifact
 rm -rf "$out" && mkdir -p "$out"
 ansible-galaxy collection build --force --output-path "$out" "$root" >/dev/null
 tarball=$(ls "$out"/keel-postgres-*.tar.gz)
+contents=$(tar -tzf "$tarball")
 ansible-galaxy collection install --force -p "$out/installed" "$tarball" >/dev/null
-export ANSIBLE_COLLECTIONS_PATH=$out/installed ANSIBLE_CONFIG=/dev/null
+printf "[defaults]\ncollections_path = %s\n" "$out/installed" > "$out/ansible.cfg"
+export ANSIBLE_CONFIG=$out/ansible.cfg ANSIBLE_COLLECTIONS_PATH=$out/installed
 listed=$(cd "$out" && ansible-doc -t module -l keel.postgres; ansible-doc -t filter -l keel.postgres)
 for plugin in $(cd "$root/plugins/modules" && ls *.py 2>/dev/null | sed 's/\.py$//'); do
   grep -q "keel.postgres.$plugin " <<<"$listed" || { echo "build: module $plugin missing from the artifact" >&2; exit 1; }
 done
 for role in $(ls "$root/roles"); do
-  tar -tzf "$tarball" | grep -q "^roles/$role/tasks/main.yml$" || { echo "build: role $role missing" >&2; exit 1; }
+  grep -qx "roles/$role/tasks/main.yml" <<<"$contents" || { echo "build: role $role missing" >&2; exit 1; }
 done
 (cd "$out" && ansible-doc -t role -l keel.postgres >/dev/null)
-tar -tzf "$tarball" | grep -q '^playbooks/site.yml$' || { echo "build: playbooks/site.yml missing" >&2; exit 1; }
-if tar -tzf "$tarball" | grep -qE '^(collections|\.lab|\.venv|\.build)/'; then
+grep -qx 'playbooks/site.yml' <<<"$contents" || { echo "build: playbooks/site.yml missing" >&2; exit 1; }
+if grep -qE '^(collections|\.lab|\.venv|\.build|\.hypothesis)/' <<<"$contents"; then
   echo "build: the artifact carries local state" >&2; exit 1
 fi
 echo "build: $(basename "$tarball") installs; $(grep -c 'keel.postgres\.' <<<"$listed") plugins listed, $(ls "$root/roles" | wc -l) roles"
+# The platform playbook resolves from the installed artifact alone.
+(cd "$out" && ansible-playbook -i "$root/inventories/lab" keel.postgres.site --syntax-check >/dev/null)
+echo "build: keel.postgres.site passes --syntax-check from the installed artifact"
