@@ -66,9 +66,10 @@ lab-destroy: s3-stop
 
 # --- tests ---------------------------------------------------------------------------------
 test: venv
-	@start=$$(date +%s); \
-	$(MAKE) --no-print-directory lint unit sanity build molecule; \
-	echo "make test: passed in $$(( $$(date +%s) - start )) s"
+	@start=$$(date +%s); rc=0; \
+	$(MAKE) --no-print-directory lint unit sanity build molecule || rc=$$?; \
+	echo "make test: $$( [ $$rc -eq 0 ] && echo passed || echo FAILED ) in $$(( $$(date +%s) - start )) s"; \
+	exit $$rc
 
 lint: venv
 	$(BIN)/yamllint --strict .

@@ -47,6 +47,7 @@ _value:
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
+
 from ansible_collections.keel.postgres.plugins.module_utils.topology import overlapping_subnets, validate
 
 
