@@ -87,7 +87,10 @@ sanity: venv
 build: venv
 	@tools/build-check.sh
 
-molecule: venv image s3
+# Molecule gets its own S3 endpoint (port and state) so tests never share a running lab's.
+molecule: export KEEL_S3_PORT := 9444
+molecule: venv image
+	@$(PY) tools/lab/s3.py start --state-dir $(LAB_DIR)/s3-molecule
 	@for s in $(SCENARIOS); do \
 	  echo "=== molecule test -s $$s"; \
 	  $(BIN)/molecule test -s $$s || exit 1; \

@@ -12,7 +12,9 @@ ansible-galaxy collection install --force -p "$out/installed" "$tarball" >/dev/n
 printf "[defaults]\ncollections_path = %s\n" "$out/installed" > "$out/ansible.cfg"
 export ANSIBLE_CONFIG=$out/ansible.cfg ANSIBLE_COLLECTIONS_PATH=$out/installed
 listed=$(cd "$out" && ansible-doc -t module -l keel.postgres; ansible-doc -t filter -l keel.postgres)
-for plugin in $(cd "$root/plugins/modules" && ls *.py 2>/dev/null | sed 's/\.py$//'); do
+shopt -s nullglob
+for file in "$root"/plugins/modules/*.py; do
+  plugin=$(basename "$file" .py)
   grep -q "keel.postgres.$plugin " <<<"$listed" || { echo "build: module $plugin missing from the artifact" >&2; exit 1; }
 done
 for role in $(ls "$root/roles"); do

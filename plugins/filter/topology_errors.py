@@ -7,7 +7,7 @@ DOCUMENTATION = r"""
 name: topology_errors
 short_description: Validate the keel.postgres inventory topology
 version_added: 0.1.0
-author: keel.postgres maintainers
+author: keel.postgres maintainers (@keel-postgres)
 description:
   - Checks the inventory groups and platform variables of a keel.postgres platform and returns
     the list of problems found, each naming the variable or group, the value and the fix.
@@ -48,14 +48,7 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.keel.postgres.plugins.module_utils.topology import overlapping_subnets, validate
-
-
-def subnet_overlaps(subnet, others):
-    try:
-        return overlapping_subnets(subnet, others or [])
-    except ValueError as exc:
-        raise AnsibleFilterError("subnet_overlaps: %s" % exc) from exc
+from ansible_collections.keel.postgres.plugins.module_utils.topology import validate
 
 
 def topology_errors(groups, hosts, platform):
@@ -66,4 +59,4 @@ def topology_errors(groups, hosts, platform):
 
 class FilterModule:
     def filters(self):
-        return {"topology_errors": topology_errors, "subnet_overlaps": subnet_overlaps}
+        return {"topology_errors": topology_errors}
