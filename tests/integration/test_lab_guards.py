@@ -6,11 +6,14 @@ from __future__ import annotations
 import os
 import pathlib
 import subprocess
+import sys
 import uuid
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+# The ansible-playbook of the interpreter running the tests (the project venv).
+ANSIBLE_PLAYBOOK = str(pathlib.Path(sys.executable).parent / "ansible-playbook")
 NET = "172.28.41"
 
 
@@ -29,7 +32,7 @@ def _create(lab_name, **env):
         **env,
     )
     return subprocess.run(
-        ["ansible-playbook", "-i", "inventories/lab", "playbooks/lab/create.yml"],
+        [ANSIBLE_PLAYBOOK, "-i", "inventories/lab", "playbooks/lab/create.yml"],
         capture_output=True,
         text=True,
         cwd=ROOT,

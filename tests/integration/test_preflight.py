@@ -8,10 +8,13 @@ from __future__ import annotations
 import os
 import pathlib
 import subprocess
+import sys
 
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+# The ansible-playbook of the interpreter running the tests (the project venv).
+ANSIBLE_PLAYBOOK = str(pathlib.Path(sys.executable).parent / "ansible-playbook")
 
 
 def _run_preflight(tmp_path, inventory):
@@ -19,7 +22,7 @@ def _run_preflight(tmp_path, inventory):
     inv.write_text(yaml.safe_dump(inventory))
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), NO_COLOR="1", ANSIBLE_FORCE_COLOR="0")
     return subprocess.run(
-        ["ansible-playbook", "-i", str(inv), str(ROOT / "playbooks" / "preflight.yml")],
+        [ANSIBLE_PLAYBOOK, "-i", str(inv), str(ROOT / "playbooks" / "preflight.yml")],
         capture_output=True,
         text=True,
         cwd=ROOT,
