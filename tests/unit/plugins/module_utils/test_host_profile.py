@@ -187,7 +187,7 @@ def test_find_mount_prefers_the_later_of_stacked_mounts():
         pytest.param(lambda r: cgroup_v1_host(r, V1_UNLIMITED), 1, None, id="v1-unlimited"),
         pytest.param(lambda r: cgroup_v2_host(r, str(3 * GiB)), 2, 3 * GiB, id="v2-limited"),
         pytest.param(lambda r: cgroup_v2_host(r, "max"), 2, None, id="v2-max"),
-        pytest.param(lambda r: base_host(r), None, None, id="no-cgroup"),
+        pytest.param(base_host, None, None, id="no-cgroup"),
     ],
 )
 def test_memory_limit_by_cgroup_flavour(tmp_path, builder, expected_version, expected_limit):

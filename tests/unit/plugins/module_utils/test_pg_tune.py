@@ -99,9 +99,9 @@ def time_ms(name, value):
 def check_value(name, value):
     """Assert one rendered value is valid for its parameter; return it in bytes/ms/number."""
     if name in MEMORY_RANGES:
-        parsed, (_, low, high) = memory_bytes(name, value), MEMORY_RANGES[name]
+        parsed, (_unit, low, high) = memory_bytes(name, value), MEMORY_RANGES[name]
     elif name in TIME_RANGES:
-        parsed, (_, low, high) = time_ms(name, value), TIME_RANGES[name]
+        parsed, (_unit, low, high) = time_ms(name, value), TIME_RANGES[name]
     elif name in INT_RANGES:
         assert isinstance(value, int) and not isinstance(value, bool), (name, value)
         parsed, (low, high) = value, INT_RANGES[name]

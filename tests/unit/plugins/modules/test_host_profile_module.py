@@ -74,7 +74,7 @@ def test_documented_return_keys_match_the_profile(tmp_path, capsys):
     import yaml
 
     container_root(tmp_path, 8 * GiB, 2 * GiB)
-    _, result = run_module({"root": str(tmp_path)}, capsys)
+    _rc, result = run_module({"root": str(tmp_path)}, capsys)
     documented = yaml.safe_load(module.RETURN)["profile"]["contains"]
     assert set(documented) == set(result["profile"])
     for key, spec in documented.items():

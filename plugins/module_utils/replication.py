@@ -1,0 +1,280 @@
+# Copyright: keel.postgres contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pure decision logic for replication lag checks (no I/O, unit-tested).
+
+Status levels are ``ok`` < ``warning`` < ``critical``. A threshold is breached
+when the measured value is strictly greater than it.
+
+NULL time lags: PostgreSQL leaves ``write_lag``/``flush_lag``/``replay_lag``
+NULL when a standby has just connected and has not yet confirmed a position
+recorded with a timestamp, and it resets them to NULL once the standby is fully
+caught up and the primary is idle. A NULL time lag therefore counts as 0 s only
+when the matching byte lag is 0; otherwise the time lag is *unknown* and only
+the byte thresholds decide that metric (the standby is listed in
+``time_lag_unknown``).
+"""
+
+from ansible_collections.keel.postgres.plugins.module_utils.lsn import (
+    format_bytes,
+    format_seconds,
+    parse_duration,
+    parse_size,
+)
+
+STATUS_ORDER = {"ok": 0, "warning": 1, "critical": 2}
+FAIL_ON_CHOICES = ["critical", "warning", "never"]
+METRICS = ("write", "flush", "replay")
+
+# Defaults tied to an RPO below one minute: warn well before the budget, critical at the budget.
+DEFAULT_WARN_BYTES = "100MB"
+DEFAULT_CRIT_BYTES = "1GB"
+DEFAULT_WARN_SECONDS = 10.0
+DEFAULT_CRIT_SECONDS = 60.0
+
+
+def worst(statuses):
+    """Most severe of an iterable of statuses; ``ok`` for an empty iterable."""
+    result = "ok"
+    for status in statuses:
+        if STATUS_ORDER[status] > STATUS_ORDER[result]:
+            result = status
+    return result
+
+
+def should_fail(status, fail_on):
+    """True when ``status`` reaches the ``fail_on`` level (critical|warning|never)."""
+    if fail_on not in FAIL_ON_CHOICES:
+        raise ValueError("fail_on must be one of %s, got %r" % (", ".join(FAIL_ON_CHOICES), fail_on))
+    if fail_on == "never":
+        return False
+    return STATUS_ORDER[status] >= STATUS_ORDER[fail_on]
+
+
+def build_thresholds(warn_bytes, crit_bytes, warn_seconds, crit_seconds):
+    """Parse and check thresholds; raise ValueError naming the bad option.
+
+    Any threshold may be None to disable it. Returns a dict with integer bytes
+    and float seconds.
+    """
+    thresholds = {
+        "warn_bytes": None if warn_bytes is None else _parse("warn_bytes", warn_bytes, parse_size),
+        "crit_bytes": None if crit_bytes is None else _parse("crit_bytes", crit_bytes, parse_size),
+        "warn_seconds": None if warn_seconds is None else _parse("warn_seconds", warn_seconds, parse_duration),
+        "crit_seconds": None if crit_seconds is None else _parse("crit_seconds", crit_seconds, parse_duration),
+    }
+    for unit in ("bytes", "seconds"):
+        warn, crit = thresholds["warn_" + unit], thresholds["crit_" + unit]
+        if warn is not None and crit is not None and warn > crit:
+            raise ValueError("warn_%s (%s) must not be greater than crit_%s (%s)" % (unit, warn, unit, crit))
+    return thresholds
+
+
+def _parse(name, value, parser):
+    try:
+        return parser(value)
+    except ValueError as exc:
+        raise ValueError("%s: %s" % (name, exc)) from exc
+
+
+def classify_value(value, warn, crit):
+    """``unknown`` for None, else ok/warning/critical against optional thresholds."""
+    if value is None:
+        return "unknown"
+    if crit is not None and value > crit:
+        return "critical"
+    if warn is not None and value > warn:
+        return "warning"
+    return "ok"
+
+
+def effective_seconds(seconds, lag_bytes):
+    """Time lag to judge: NULL counts as 0 s only when the byte lag is exactly 0, else None (unknown)."""
+    if seconds is not None:
+        return float(seconds)
+    if lag_bytes == 0:
+        return 0.0
+    return None
+
+
+def _breach_message(subject, what, value_text, status, threshold_text):
+    return "%s %s %s is above the %s threshold %s" % (subject, what, value_text, status, threshold_text)
+
+
+def _judge(subject, what, value, warn, crit, formatter):
+    """Return (status, reason or None) for one measured value."""
+    status = classify_value(value, warn, crit)
+    if status in ("ok", "unknown"):
+        return status, None
+    threshold = crit if status == "critical" else warn
+    return status, _breach_message(subject, what, formatter(value), status, formatter(threshold))
+
+
+def standby_name(row):
+    """Display name of a pg_stat_replication row: application_name, else client address."""
+    return row.get("application_name") or row.get("client_addr") or "unnamed walsender"
+
+
+def classify_standby(row, thresholds):
+    """Classify one pg_stat_replication row (already carrying byte and second lags).
+
+    Returns a new dict: the row plus ``status``, ``reasons``, ``time_lag_unknown``
+    (metrics whose time lag is unknown) and ``effective_<metric>_lag_seconds``.
+    """
+    result = dict(row)
+    subject = "standby '%s'" % standby_name(row)
+    statuses, reasons, unknown = [], [], []
+    state = row.get("state")
+    if state != "streaming":
+        statuses.append("warning")
+        reasons.append("%s is in state '%s', not streaming" % (subject, state))
+    for metric in METRICS:
+        lag_bytes = row.get("%s_lag_bytes" % metric)
+        status, reason = _judge(
+            subject,
+            "%s lag" % metric,
+            lag_bytes,
+            thresholds["warn_bytes"],
+            thresholds["crit_bytes"],
+            format_bytes,
+        )
+        statuses.append(status)
+        if reason:
+            reasons.append(reason)
+        seconds = effective_seconds(row.get("%s_lag_seconds" % metric), lag_bytes)
+        result["effective_%s_lag_seconds" % metric] = seconds
+        if seconds is None:
+            unknown.append(metric)
+            continue
+        status, reason = _judge(
+            subject,
+            "%s lag" % metric,
+            seconds,
+            thresholds["warn_seconds"],
+            thresholds["crit_seconds"],
+            format_seconds,
+        )
+        statuses.append(status)
+        if reason:
+            reasons.append(reason)
+    result["status"] = worst(s for s in statuses if s != "unknown")
+    result["reasons"] = reasons
+    result["time_lag_unknown"] = unknown
+    return result
+
+
+def missing_standbys(expected, rows):
+    """Expected standby names (application_name) with no row in pg_stat_replication, in given order."""
+    connected = set(standby_name(row) for row in rows)
+    seen = set()
+    missing = []
+    for name in expected or []:
+        if name not in connected and name not in seen:
+            missing.append(name)
+            seen.add(name)
+    return missing
+
+
+def classify_receiver(info, thresholds):
+    """Classify a standby's own position (run on a server in recovery).
+
+    ``info`` keys: receiver_status (None when there is no WAL receiver),
+    replay_gap_bytes (received minus replayed), replay_age_seconds (now minus
+    pg_last_xact_replay_timestamp(), None before the first replayed commit),
+    replay_paused (bool).
+
+    The replay age only measures lag while something received is still waiting
+    to be replayed: with a gap of 0 the age measures how long the primary has
+    been idle, so the effective time lag is 0 s then.
+    """
+    result = dict(info)
+    subject = "this standby"
+    statuses, reasons = [], []
+    status_text = info.get("receiver_status")
+    if status_text is None:
+        statuses.append("critical")
+        reasons.append("%s has no WAL receiver: it is not streaming from its upstream, lag is unbounded" % subject)
+    elif status_text != "streaming":
+        statuses.append("warning")
+        reasons.append("%s WAL receiver is in state '%s', not streaming" % (subject, status_text))
+    if info.get("replay_paused"):
+        statuses.append("warning")
+        reasons.append("%s has WAL replay paused (pg_wal_replay_pause)" % subject)
+    gap = info.get("replay_gap_bytes")
+    status, reason = _judge(
+        subject, "replay gap", gap, thresholds["warn_bytes"], thresholds["crit_bytes"], format_bytes
+    )
+    statuses.append(status)
+    if reason:
+        reasons.append(reason)
+    if gap == 0:
+        seconds = 0.0
+    elif gap is None:
+        seconds = None
+    else:
+        seconds = info.get("replay_age_seconds")
+    result["effective_replay_lag_seconds"] = seconds
+    status, reason = _judge(
+        subject, "replay lag", seconds, thresholds["warn_seconds"], thresholds["crit_seconds"], format_seconds
+    )
+    statuses.append(status)
+    if reason:
+        reasons.append(reason)
+    result["status"] = worst(s for s in statuses if s != "unknown")
+    result["reasons"] = reasons
+    result["time_lag_unknown"] = seconds is None
+    return result
+
+
+def evaluate(in_recovery, rows, thresholds, expected_standbys=None, receiver=None):
+    """Whole-server verdict.
+
+    ``rows`` are pg_stat_replication rows (standbys fed by this server; on a
+    standby these are cascading standbys). ``expected_standbys`` is checked only
+    when the server is not in recovery: on a standby the list is ignored.
+    ``receiver`` is the classify_receiver() input, used when in recovery.
+    """
+    standbys = [classify_standby(row, thresholds) for row in rows]
+    missing = [] if in_recovery else missing_standbys(expected_standbys, rows)
+    messages = []
+    statuses = []
+    for standby in standbys:
+        statuses.append(standby["status"])
+        messages.extend(standby["reasons"])
+    for name in missing:
+        statuses.append("critical")
+        messages.append("expected standby '%s' is not connected (no row in pg_stat_replication)" % name)
+    own = None
+    if in_recovery:
+        own = classify_receiver(receiver or {}, thresholds)
+        statuses.append(own["status"])
+        messages.extend(own["reasons"])
+    status = worst(statuses)
+    return {
+        "status": status,
+        "standbys": standbys,
+        "missing_standbys": missing,
+        "receiver": own,
+        "messages": messages,
+        "msg": summary(status, in_recovery, standbys, messages, thresholds),
+    }
+
+
+def describe_thresholds(thresholds):
+    return "warning %s / %s, critical %s / %s" % (
+        format_bytes(thresholds["warn_bytes"]) if thresholds["warn_bytes"] is not None else "off",
+        format_seconds(thresholds["warn_seconds"]) if thresholds["warn_seconds"] is not None else "off",
+        format_bytes(thresholds["crit_bytes"]) if thresholds["crit_bytes"] is not None else "off",
+        format_seconds(thresholds["crit_seconds"]) if thresholds["crit_seconds"] is not None else "off",
+    )
+
+
+def summary(status, in_recovery, standbys, messages, thresholds):
+    """One human line: the breaches, or what was checked when all is well."""
+    if messages:
+        return "%s: %s" % (status.upper(), "; ".join(messages))
+    role = "standby" if in_recovery else "primary"
+    return "OK: %s with %d connected standby(s), all within thresholds (%s)" % (
+        role,
+        len(standbys),
+        describe_thresholds(thresholds),
+    )

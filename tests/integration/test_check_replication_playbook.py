@@ -1,0 +1,68 @@
+"""playbooks/check_replication.yml against the local pair (ansible-playbook, local connection)."""
+
+import json
+import os
+import subprocess
+import sys
+
+from pgpair import ROOT, STANDBY_NAME
+
+
+def write_inventory(pg_pair, directory):
+    common = {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": sys.executable,
+        "keel_pg_socket_dir": pg_pair.base,
+        "keel_pg_monitor_become": False,
+    }
+    inventory = {
+        "all": {
+            "vars": common,
+            "children": {
+                "postgres": {
+                    "hosts": {
+                        "primary1": {"keel_region": "us-east-1", "keel_pg_port": pg_pair.primary.port},
+                        STANDBY_NAME: {"keel_region": "us-west-2", "keel_pg_port": pg_pair.standby.port},
+                    }
+                },
+                "postgres_dr": {"hosts": {}},
+            },
+        }
+    }
+    path = os.path.join(directory, "inventory.json")
+    with open(path, "w") as handle:
+        json.dump(inventory, handle)
+    return path
+
+
+def run_playbook(inventory, *extra):
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+        ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "collections"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_LOCAL_TEMP=os.path.join(os.path.dirname(inventory), "ansible-tmp"),
+    )
+    playbook = os.path.join(ROOT, "playbooks", "check_replication.yml")
+    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory, playbook]
+    return subprocess.run(
+        cmd + list(extra), capture_output=True, text=True, env=env, cwd=ROOT, timeout=300, check=False
+    )
+
+
+def test_healthy_pair_passes_and_prints_regions(pg_pair, tmp_path):
+    pg_pair.wait_replayed()
+    result = run_playbook(write_inventory(pg_pair, str(tmp_path)))
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "== us-east-1 ==" in out and "== us-west-2 ==" in out
+    assert "primary1" in out and "primary  lag ok" in out
+    assert "standby  lag ok" in out
+
+
+def test_missing_standby_fails_the_play(pg_pair, tmp_path):
+    result = run_playbook(write_inventory(pg_pair, str(tmp_path)), "-e", '{"keel_pg_expected_standbys": ["ghost"]}')
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "lag critical" in result.stdout
+    assert "expected standby 'ghost' is not connected" in result.stdout
+    assert "primary1 (us-east-1) breaches fail_on=critical" in result.stdout

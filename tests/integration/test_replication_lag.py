@@ -1,0 +1,152 @@
+"""keel.postgres.replication_lag against a real PostgreSQL 15 primary + streaming standby."""
+
+from pgpair import MONITOR_PASSWORD, MONITOR_USER, PLAIN_PASSWORD, PLAIN_USER, STANDBY_NAME
+
+
+def lag(runner, server, check_mode=False, **args):
+    return runner("replication_lag", dict(server.conninfo(), **args), check_mode=check_mode)
+
+
+def test_idle_pair_is_ok_and_expected_standby_present(pg_pair, module_runner):
+    pg_pair.wait_replayed()
+    rc, result, _elapsed = lag(module_runner, pg_pair.primary, expected_standbys=[STANDBY_NAME])
+    assert rc == 0, result
+    assert result["status"] == "ok", result["msg"]
+    assert result["changed"] is False
+    assert result["in_recovery"] is False
+    assert result["missing_standbys"] == []
+    [standby] = result["standbys"]
+    assert standby["application_name"] == STANDBY_NAME
+    assert standby["state"] == "streaming"
+    assert standby["replay_lag_bytes"] == 0
+    # NULL time lags with zero byte lag count as 0 s
+    for metric in ("write", "flush", "replay"):
+        if standby["%s_lag_seconds" % metric] is None:
+            assert standby["effective_%s_lag_seconds" % metric] == 0.0
+    assert result["thresholds"] == {
+        "warn_bytes": 100 * 1024**2,
+        "crit_bytes": 1024**3,
+        "warn_seconds": 10.0,
+        "crit_seconds": 60.0,
+    }
+    assert any("pg_stat_replication" in q for q in result["queries"])
+    assert result["msg"].startswith("OK: primary with 1 connected standby")
+
+
+def test_missing_expected_standby_is_critical_and_fails(pg_pair, module_runner):
+    rc, result, _elapsed = lag(module_runner, pg_pair.primary, expected_standbys=[STANDBY_NAME, "ghost"])
+    assert rc == 1
+    assert result["failed"] is True
+    assert result["status"] == "critical"
+    assert result["missing_standbys"] == ["ghost"]
+    assert "expected standby 'ghost' is not connected" in result["msg"]
+
+    rc, result, _elapsed = lag(module_runner, pg_pair.primary, expected_standbys=["ghost"], fail_on="never")
+    assert rc == 0 and result["status"] == "critical"
+
+
+def test_lag_appears_while_replay_paused_and_clears_after_resume(pg_pair, module_runner):
+    standby = pg_pair.standby
+    standby.sql("SELECT pg_wal_replay_pause()")
+    try:
+        pg_pair.generate_wal(rows=3000)
+        pg_pair.wait_flushed()
+        pg_pair.wait("replay lag visible on primary", lambda: pg_pair.standby_state()[2] > 64 * 1024)
+
+        rc, result, _elapsed = lag(module_runner, pg_pair.primary, warn_bytes="64kB", crit_bytes="1GB", check_mode=True)
+        assert rc == 0, result
+        assert result["status"] == "warning"
+        [row] = result["standbys"]
+        assert row["replay_lag_bytes"] > 64 * 1024
+        assert row["flush_lag_bytes"] == 0
+        assert "standby '%s' replay lag" % STANDBY_NAME in result["msg"]
+        assert "above the warning threshold 64.0 kB" in result["msg"]
+
+        rc, result, _elapsed = lag(module_runner, pg_pair.primary, warn_bytes="16kB", crit_bytes="32kB")
+        assert rc == 1 and result["status"] == "critical"
+        assert "critical threshold 32.0 kB" in result["msg"]
+
+        rc, result, _elapsed = lag(module_runner, standby, warn_bytes="64kB", fail_on="never")
+        assert rc == 0, result
+        assert result["in_recovery"] is True
+        receiver = result["receiver"]
+        assert receiver["replay_paused"] is True
+        assert receiver["replay_gap_bytes"] > 64 * 1024
+        assert receiver["receiver_status"] == "streaming"
+        assert receiver["slot_name"] == STANDBY_NAME
+        assert receiver["sender_host"] == pg_pair.base
+        assert result["status"] == "warning"
+        assert "this standby has WAL replay paused" in result["msg"]
+    finally:
+        standby.sql("SELECT pg_wal_replay_resume()")
+
+    pg_pair.wait_replayed()
+    rc, result, _elapsed = lag(module_runner, pg_pair.primary, warn_bytes="64kB", warn_seconds=30, crit_seconds=60)
+    assert rc == 0 and result["status"] == "ok", result["msg"]
+    assert result["standbys"][0]["replay_lag_bytes"] == 0
+    pg_pair.wait("standby replay gap closed", lambda: standby.value(
+        "SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())") == 0)  # fmt: skip
+    rc, result, _elapsed = lag(module_runner, standby, warn_bytes="64kB")
+    assert rc == 0 and result["status"] == "ok", result["msg"]
+    assert result["receiver"]["replay_gap_bytes"] == 0
+    assert result["receiver"]["effective_replay_lag_seconds"] == 0.0
+
+
+def test_expected_standbys_ignored_on_a_standby(pg_pair, module_runner):
+    rc, result, _elapsed = lag(module_runner, pg_pair.standby, expected_standbys=["primary-only-list"])
+    assert rc == 0, result
+    assert result["missing_standbys"] == []
+    assert result["standbys"] == []
+
+
+def test_monitor_role_over_tcp_with_password(pg_pair, module_runner):
+    args = dict(
+        login_host="127.0.0.1",
+        login_port=pg_pair.primary.port,
+        login_user=MONITOR_USER,
+        login_password=MONITOR_PASSWORD,
+        ssl_mode="disable",
+        expected_standbys=[STANDBY_NAME],
+    )
+    rc, result, _elapsed = module_runner("replication_lag", args)
+    assert rc == 0, result
+    assert result["standbys"][0]["replay_lsn"] is not None
+    assert MONITOR_PASSWORD not in str(result)
+
+
+def test_role_without_pg_monitor_gets_a_clear_error(pg_pair, module_runner):
+    args = dict(
+        login_host="127.0.0.1",
+        login_port=pg_pair.primary.port,
+        login_user=PLAIN_USER,
+        login_password=PLAIN_PASSWORD,
+        ssl_mode="disable",
+    )
+    rc, result, _elapsed = module_runner("replication_lag", args)
+    assert rc == 1
+    assert "grant it pg_monitor" in result["msg"]
+
+
+def test_wrong_password_names_the_target_not_the_secret(pg_pair, module_runner):
+    args = dict(
+        login_host="127.0.0.1",
+        login_port=pg_pair.primary.port,
+        login_user=MONITOR_USER,
+        login_password="not-the-password",
+        ssl_mode="disable",
+    )
+    rc, result, _elapsed = module_runner("replication_lag", args)
+    assert rc == 1
+    assert result["msg"].startswith(
+        "unable to connect to PostgreSQL as keel_monitor@127.0.0.1:%d/postgres" % pg_pair.primary.port
+    )
+    assert "not-the-password" not in result["msg"]
+
+
+def test_invalid_threshold_is_rejected(pg_pair, module_runner):
+    rc, result, _elapsed = lag(module_runner, pg_pair.primary, warn_bytes="2GB", crit_bytes="1GB")
+    assert rc == 1
+    assert "warn_bytes" in result["msg"]
+    rc, result, _elapsed = lag(module_runner, pg_pair.primary, warn_bytes="lots")
+    assert rc == 1
+    assert "invalid size 'lots'" in result["msg"]
