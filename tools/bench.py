@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Platform benchmarks: `make bench` prints the figures the issues ask for.
+
+Today: converge of the whole platform (site.yml) on empty lab containers, then an idempotent
+re-run, with wall time and changed-task count of each. The lab instance is private to the
+benchmark (KEEL_LAB_NAME=keelbench, 172.28.60.0/24) and is removed at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.dirname(sys.executable)
+RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def playbook(path, env):
+    start = time.monotonic()
+    proc = subprocess.run(
+        [os.path.join(BIN, "ansible-playbook"), "-i", "inventories/lab", path],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.monotonic() - start
+    hosts = {m.group(1): tuple(int(g) for g in m.groups()[1:]) for m in RECAP.finditer(proc.stdout)}
+    if proc.returncode != 0:
+        sys.stdout.write(proc.stdout[-4000:])
+        raise SystemExit("bench: %s failed (rc %d)" % (path, proc.returncode))
+    return elapsed, sum(v[1] for v in hosts.values()), len(hosts)
+
+
+def main():
+    env = dict(
+        os.environ,
+        KEEL_LAB_NAME=os.environ.get("KEEL_BENCH_LAB", "keelbench"),
+        KEEL_LAB_NET=os.environ.get("KEEL_BENCH_NET", "172.28.60"),
+        ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+        ANSIBLE_CALLBACKS_ENABLED="",
+        NO_COLOR="1",
+    )
+    rows = []
+    try:
+        playbook("playbooks/lab/destroy.yml", env)
+        t, _, _ = playbook("playbooks/lab/create.yml", env)
+        rows.append(("create empty containers", t, None))
+        t, changed, hosts = playbook("site.yml", env)
+        rows.append(("site.yml on empty containers (%d hosts)" % hosts, t, changed))
+        t, changed, hosts = playbook("site.yml", env)
+        rows.append(("site.yml again, idempotent (%d hosts)" % hosts, t, changed))
+    finally:
+        playbook("playbooks/lab/destroy.yml", env)
+    print("%-46s %10s %8s" % ("benchmark", "seconds", "changed"))
+    for name, seconds, changed in rows:
+        print("%-46s %10.1f %8s" % (name, seconds, "-" if changed is None else changed))
+    return 1 if rows[-1][2] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
