@@ -1,4 +1,7 @@
-"""Shared fixtures for the Molecule verify step: the lab inventory, read through Ansible."""
+"""Shared fixtures for the Molecule verify step: the lab inventory, and each lab host reached as
+a testinfra host through `docker exec` (the container names come from KEEL_LAB_NAME, which
+Molecule's provisioner environment sets; there is no default so a test can never wander into
+another lab)."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import os
 import subprocess
 
 import pytest
+import testinfra
 
 
 def _inventory():
@@ -16,22 +20,43 @@ def _inventory():
         check=True,
         capture_output=True,
         text=True,
-        env={**os.environ, "ANSIBLE_CONFIG": os.environ.get("ANSIBLE_CONFIG", "")},
     ).stdout
     return json.loads(out)
 
 
+INVENTORY = _inventory()
+LAB_NAME = os.environ["KEEL_LAB_NAME"]
+LAB_NET = os.environ["KEEL_LAB_NET"]
+
+
+def pytest_generate_tests(metafunc):
+    if "lab_host" in metafunc.fixturenames:
+        group = getattr(metafunc.function, "lab_group", "lab")
+        names = sorted(INVENTORY[group]["hosts"])
+        metafunc.parametrize("lab_host", names, indirect=True, ids=names)
+
+
+def on_group(group):
+    """Decorator: run a lab_host test on the hosts of one inventory group only."""
+
+    def mark(func):
+        func.lab_group = group
+        return func
+
+    return mark
+
+
+@pytest.fixture
+def lab_host(request):
+    return testinfra.get_host("docker://%s-%s" % (LAB_NAME, request.param))
+
+
 @pytest.fixture(scope="session")
 def inventory():
-    return _inventory()
+    return INVENTORY
 
 
 @pytest.fixture(scope="session")
-def lab_net():
-    return os.environ.get("KEEL_LAB_NET", "172.28.10")
-
-
-@pytest.fixture(scope="session")
-def etcd_hosts(inventory, lab_net):
-    hostvars = inventory["_meta"]["hostvars"]
-    return {h: "%s.%s" % (lab_net, hostvars[h]["keel_lab_host_id"]) for h in inventory["etcd"]["hosts"]}
+def etcd_hosts():
+    hostvars = INVENTORY["_meta"]["hostvars"]
+    return {h: "%s.%s" % (LAB_NET, hostvars[h]["keel_lab_host_id"]) for h in INVENTORY["etcd"]["hosts"]}

@@ -8,6 +8,8 @@ import json
 import urllib.request
 import uuid
 
+from conftest import on_group
+
 
 def _post(address, path, body):
     req = urllib.request.Request(
@@ -52,17 +54,23 @@ def test_key_written_on_one_member_is_read_on_the_others(etcd_hosts):
     _post(addresses[0], "/v3/kv/deleterange", {"key": _b64(key)})
 
 
-def test_package_default_member_is_gone(host):
-    # Runs on every lab host: nowhere may Debian's single-node default member survive.
-    assert not host.file("/var/lib/etcd/default/member").exists
+@on_group("etcd")
+def test_package_default_member_is_gone_and_cluster_data_is_private(lab_host):
+    # Debian's single-node default member must not survive; this cluster's data is etcd's only.
+    assert not lab_host.file("/var/lib/etcd/default").exists
+    data = lab_host.file("/var/lib/etcd/keel-lab-etcd")
+    assert data.is_directory and data.user == "etcd" and data.mode == 0o700
+    assert lab_host.service("etcd").is_running and lab_host.service("etcd").is_enabled
 
 
-def test_thp_unit_installed_and_enabled(host):
-    unit = host.service("keel-thp")
-    assert unit.is_enabled
-    assert host.file("/etc/systemd/system/keel-thp.service").contains("never")
+def test_thp_unit_installed_and_enabled(lab_host):
+    assert lab_host.service("keel-thp").is_enabled
+    assert lab_host.file("/etc/systemd/system/keel-thp.service").contains("> /sys/kernel/mm/transparent_hugepage")
+    assert lab_host.file("/etc/systemd/system/keel-thp.service").contains("echo never")
 
 
-def test_timezone_utc_and_security_suite(host):
-    assert host.file("/etc/timezone").content_string.strip() == "Etc/UTC"
-    assert host.file("/etc/apt/sources.list").contains("bookworm-security")
+def test_timezone_locale_and_security_suite(lab_host):
+    assert lab_host.file("/etc/timezone").content_string.strip() == "Etc/UTC"
+    assert lab_host.run("date +%Z").stdout.strip() == "UTC"
+    assert lab_host.file("/etc/apt/sources.list").contains("bookworm-security")
+    assert "en_US.utf8" in lab_host.run("locale -a").stdout
