@@ -49,7 +49,7 @@ GOOD = [
     (5, "10.0.0.2", 7001, "S", 1, ""),
     (6, "10.0.0.3", 7001, "S", 2, ""),
 ]
-EXPECTED = {"%s:%d" % (a, p): _id(n) for n, a, p, *_ in GOOD}
+EXPECTED = {"%s:%d" % (a, p): _id(n) for n, a, p, *_rest in GOOD}
 
 
 # --- parsing -------------------------------------------------------------------------------
@@ -150,7 +150,9 @@ def _report(known, slots, keys, n, state="ok"):
 
 
 def _instances(reports):
-    return [{"host": HOSTS[a], "endpoint": "%s:%d" % (a, p), "port": p, "report": reports[n]} for n, a, p, *_ in GOOD]
+    return [
+        {"host": HOSTS[a], "endpoint": "%s:%d" % (a, p), "port": p, "report": reports[n]} for n, a, p, *_rest in GOOD
+    ]
 
 
 def test_decide_creates_only_when_every_instance_is_empty_and_alone():
@@ -292,7 +294,7 @@ def test_plan_rounds_converge_with_every_replica_off_its_masters_host(cluster):
     # The role runs up to 4 rounds of read, plan, act; three acting rounds must be enough.
     rows, host_of, replicas = cluster
     nodes = rcp.parse_nodes(_nodes_text(rows))
-    for _ in range(3):
+    for _round in range(3):
         out = rcp.plan(nodes, host_of, replicas)
         assert out["errors"] == []
         if not out["failovers"] and not out["moves"]:
