@@ -14,7 +14,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export NO_COLOR := 1
 export PY_COLORS := 0
 export ANSIBLE_FORCE_COLOR := 0
-SCENARIOS   ?= default redis
+SCENARIOS   ?= default redis postgresql
 LAB_DIR     := .lab
 
 .PHONY: help venv deps docker image s3 s3-stop lab lab-destroy lab-status test lint unit sanity build molecule bench
