@@ -2,6 +2,7 @@
 #   make lab          fresh machine -> the multi-region lab in local containers, status printed
 #   make lab-destroy  remove exactly what `make lab` created
 #   make test         lint, unit tests, sanity, collection build, Molecule scenarios (the CI entry point)
+#   make bench        create a lab and time site.yml (bench-modules, bench-routing, bench-backup: against `make lab`)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -16,8 +17,10 @@ export PY_COLORS := 0
 export ANSIBLE_FORCE_COLOR := 0
 SCENARIOS   ?= default redis postgresql
 LAB_DIR     := .lab
+# Where the lab's S3 endpoint keeps its state and CA; the lab inventory reads it (pgBackRest's CA).
+export KEEL_S3_STATE_DIR ?= $(CURDIR)/$(LAB_DIR)/s3
 
-.PHONY: help venv deps docker image s3 s3-stop lab lab-destroy lab-status test lint unit sanity build molecule bench
+.PHONY: help venv deps docker image s3 s3-stop lab lab-destroy lab-status test lint unit sanity build molecule bench bench-modules bench-routing bench-backup
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -45,10 +48,10 @@ image: docker
 
 # --- lab -----------------------------------------------------------------------------------
 s3: venv
-	@$(PY) tools/lab/s3.py start --state-dir $(LAB_DIR)/s3
+	@$(PY) tools/lab/s3.py start --state-dir $(KEEL_S3_STATE_DIR)
 
 s3-stop:
-	@if [ -x $(PY) ]; then $(PY) tools/lab/s3.py stop --state-dir $(LAB_DIR)/s3; fi
+	@if [ -x $(PY) ]; then $(PY) tools/lab/s3.py stop --state-dir $(KEEL_S3_STATE_DIR); fi
 
 lab: venv image s3
 	@start=$$(date +%s); \
@@ -87,14 +90,31 @@ sanity: venv
 build: venv
 	@tools/build-check.sh
 
-# Molecule gets its own S3 endpoint (port and state) so tests never share a running lab's.
+# Molecule gets its own S3 endpoint (port and state) so tests never share a running lab's; it is
+# stopped when the scenarios end, passed or not.
 molecule: export KEEL_S3_PORT := 9444
+molecule: export KEEL_S3_STATE_DIR := $(CURDIR)/$(LAB_DIR)/s3-molecule
 molecule: venv image
-	@$(PY) tools/lab/s3.py start --state-dir $(LAB_DIR)/s3-molecule
-	@for s in $(SCENARIOS); do \
+	@$(PY) tools/lab/s3.py start --state-dir $(KEEL_S3_STATE_DIR)
+	@trap '$(PY) tools/lab/s3.py stop --state-dir $(KEEL_S3_STATE_DIR)' EXIT; \
+	for s in $(SCENARIOS); do \
 	  echo "=== molecule test -s $$s"; \
 	  $(BIN)/molecule test -s $$s || exit 1; \
 	done
 
 bench: venv image s3
 	@$(PY) tools/bench.py
+
+# Per-host run time of the custom modules against the running lab (`make lab` first).
+bench-modules: venv
+	@$(PY) tools/bench_modules.py
+
+# Write gap during a switchover through the read-write endpoint, and connection set-up rates
+# direct versus through PgBouncer, against the running lab (`make lab` first).
+bench-routing: venv
+	@$(PY) tools/bench_routing.py
+
+# Archive delay under a pgbench write load, full backup and scratch restore times, against the
+# running lab (`make lab` first).
+bench-backup: venv
+	@$(PY) tools/bench_backup.py

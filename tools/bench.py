@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Platform benchmarks: `make bench` prints the figures the issues ask for.
 
-Today: converge of the whole platform (site.yml) on empty lab containers, then an idempotent
-re-run, with wall time and changed-task count of each. The lab instance is private to the
+Converge of the whole platform (site.yml: etcd, Patroni primary + DR clusters, Redis, ...) on
+empty lab containers until every Patroni member runs, then an idempotent re-run, with wall time
+and changed-task count of each, and the clusters as patronictl lists them. The lab instance is private to the
 benchmark (KEEL_LAB_NAME=keelbench, 172.28.60.0/24) and is removed at the end.
 """
 
@@ -37,13 +38,36 @@ def playbook(path, env):
     return elapsed, sum(v[1] for v in hosts.values()), len(hosts)
 
 
+def patroni_list(env):
+    """The primary and DR clusters as patronictl shows them, from the first member of each."""
+    out = []
+    for host in ("pg-use1", "pg-dr1"):
+        proc = subprocess.run(
+            [
+                "docker",
+                "exec",
+                "%s-%s" % (env["KEEL_LAB_NAME"], host),
+                "/opt/patroni/bin/patronictl",
+                "-c",
+                "/etc/patroni/patroni.yml",
+                "list",
+                "-f",
+                "tsv",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        out.append(proc.stdout.strip() or proc.stderr.strip())
+    return "\n".join(out)
+
+
 def main():
     env = dict(
         os.environ,
         KEEL_LAB_NAME=os.environ.get("KEEL_BENCH_LAB", "keelbench"),
         KEEL_LAB_NET=os.environ.get("KEEL_BENCH_NET", "172.28.60"),
         ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-        ANSIBLE_CALLBACKS_ENABLED="",
         NO_COLOR="1",
     )
     rows = []
@@ -53,6 +77,7 @@ def main():
         rows.append(("create empty containers", t, None))
         t, changed, hosts = playbook("site.yml", env)
         rows.append(("site.yml on empty containers (%d hosts)" % hosts, t, changed))
+        cluster = patroni_list(env)
         t, changed, hosts = playbook("site.yml", env)
         rows.append(("site.yml again, idempotent (%d hosts)" % hosts, t, changed))
     finally:
@@ -60,6 +85,8 @@ def main():
     print("%-46s %10s %8s" % ("benchmark", "seconds", "changed"))
     for name, seconds, changed in rows:
         print("%-46s %10.1f %8s" % (name, seconds, "-" if changed is None else changed))
+    print("cluster after the first converge (site.yml returns only once every member runs):")
+    print(cluster)
     return 1 if rows[-1][2] else 0
 
 

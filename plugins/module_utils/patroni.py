@@ -230,7 +230,9 @@ def candidate_refusal(status, config, candidate, action="switchover"):
         return "candidate '%s' is not a member of the cluster (members: %s)" % (candidate, names)
     if member["role"] in LEADER_ROLES:
         return "candidate '%s' is already the leader" % candidate
-    if member["state"] not in HEALTHY_STATES:
+    # Without a leader, replicas lose their upstream and replay from the archive: still a running server.
+    allowed = HEALTHY_STATES + (("in archive recovery",) if action == "failover" and status["leader"] is None else ())
+    if member["state"] not in allowed:
         return "candidate '%s' is in state '%s', not running or streaming" % (candidate, member["state"])
     tags = member["tags"]
     if _truthy(tags.get("nofailover")):

@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 
+import jinja2
 import pytest
 import testinfra
 
@@ -104,10 +105,20 @@ def pg_hosts(hostvars):
     return {name: "%s.%s" % (LAB_NET, hostvars[name]["keel_lab_host_id"]) for name in PG_NAMES}
 
 
+def render(value, variables):
+    """An inventory value with its Jinja references resolved from the inventory's own variables
+    (ansible-inventory prints group_vars unrendered, e.g. a password that names another variable)."""
+    for _depth in range(5):
+        if not isinstance(value, str) or "{{" not in value:
+            return value
+        value = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(value).render(variables)
+    raise AssertionError("inventory value still templated after 5 passes: %s" % value)
+
+
 @pytest.fixture(scope="session")
 def passwords(hostvars):
     any_host = hostvars[PG_NAMES[0]]
-    return {user["name"]: user["password"] for user in any_host["postgresql_users"]}
+    return {user["name"]: render(user["password"], any_host) for user in any_host["postgresql_users"]}
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,8 @@ from conftest import converge, recap
 
 HOST = "pg-dr1"
 TAGS = "postgresql_configure,postgresql_run"
-RELOAD = "RUNNING HANDLER [keel.postgres.postgresql : Reload PostgreSQL]"
+# The standalone reload of the "Reload PostgreSQL" listen topic (converge.yml pins the standalone manager).
+RELOAD = "RUNNING HANDLER [keel.postgres.postgresql : Reload the standalone server]"
 RESTART_TASK = "TASK [keel.postgres.postgresql : Restart for settings that need it]"
 
 

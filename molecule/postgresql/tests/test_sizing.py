@@ -12,6 +12,7 @@ import json
 import re
 
 import pytest
+from conftest import INVENTORY, PG_NAMES
 
 from ansible_collections.keel.postgres.plugins.module_utils.pg_tune import compute
 
@@ -26,12 +27,15 @@ SHOWN = [
     "random_page_cost",
     "huge_pages",
 ]
-# The lab's inputs: role defaults (oltp, 100 connections, 128MB reserved) and no Redis reservation
-# (keel_redis_reserved_memory_bytes is not set in the lab); 5 PostgreSQL hosts -> 4 replicas each.
+# The lab's inputs: role defaults (oltp, 128MB reserved), the connection budget = the PgBouncer
+# pools' max_db_connections total (keel_pgbouncer_pools, one source for pools and max_connections),
+# no Redis reservation (keel_redis_reserved_memory_bytes is not set in the lab); 5 PostgreSQL hosts
+# -> 4 replicas each.
+_POOLS = INVENTORY["_meta"]["hostvars"][PG_NAMES[0]]["keel_pgbouncer_pools"]
 INPUTS = {
     "workload": "oltp",
     "pg_version": 15,
-    "connection_budget": 100,
+    "connection_budget": sum(pool["max_db_connections"] for pool in _POOLS),
     "reserved_memory_bytes": 128 * 1024**2,
     "replicas": 4,
 }
@@ -95,7 +99,7 @@ def test_sizing_recomputed_from_the_module_profile(pg_name, pg_host, hostvars, p
     assert record["summary"]["memory_commitment"]["total"] <= profile["effective_memory_bytes"]
 
 
-def test_hosts_of_different_sizes_got_different_settings(psql, pg_hosts, hostvars):
+def test_hosts_of_different_sizes_got_different_settings(psql, pg_hosts, hostvars, profiles):
     live = {name: _live(psql, address, SHOWN) for name, address in pg_hosts.items()}
     size = {
         name: (_docker_size(hostvars[name]["keel_lab_memory"]), int(hostvars[name]["keel_lab_cpus"])) for name in live
@@ -111,8 +115,11 @@ def test_hosts_of_different_sizes_got_different_settings(psql, pg_hosts, hostvar
                 assert int(live[a]["max_worker_processes"]) > int(live[b]["max_worker_processes"]), (a, b)
             if size[a] == size[b]:
                 assert live[a] == live[b], (a, b)
-    # Same connection budget everywhere: max_connections does not depend on the host's size.
-    assert {values["max_connections"] for values in live.values()} == {"113"}
+    # Same connection budget everywhere: max_connections does not depend on the host's size; it is the
+    # budget (the pools' max_db_connections total) plus the reserved and headroom connections.
+    expected = {str(compute(profiles[name], **INPUTS)["settings"]["max_connections"]["value"]) for name in live}
+    assert len(expected) == 1 and int(next(iter(expected))) > INPUTS["connection_budget"]
+    assert {values["max_connections"] for values in live.values()} == expected
 
 
 @pytest.mark.parametrize(

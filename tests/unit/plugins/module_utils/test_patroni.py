@@ -163,6 +163,17 @@ def test_candidate_member_health(extra, reason):
         assert result.startswith(reason)
 
 
+def test_a_replica_replaying_the_archive_may_take_over_only_a_leaderless_cluster():
+    # With the leader gone, replicas lose their upstream and Patroni reports them "in archive recovery".
+    orphans = cluster(member("pg2", role="replica", state="in archive recovery", lag="unknown"))
+    assert candidate_refusal(status(orphans), SYNC_ON, "pg2", "failover") is None
+    led = cluster(member("pg1", role="leader", state="running"), member("pg2", state="in archive recovery", lag=0))
+    assert candidate_refusal(status(led), ASYNC, "pg2", "failover").startswith(
+        "candidate 'pg2' is in state 'in archive recovery'"
+    )
+    assert candidate_refusal(status(led), ASYNC, "pg2", "switchover").startswith("candidate 'pg2' is in state")
+
+
 def test_failover_without_leader_skips_sync_and_lag_checks():
     data = cluster(member("pg2", role="replica", lag="unknown"), member("pg3", role="replica"))
     assert candidate_refusal(status(data), SYNC_ON, "pg2", "failover") is None
