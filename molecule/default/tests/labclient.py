@@ -242,6 +242,20 @@ def converge(extra_vars=None, tags=None, timeout=1500, limit=None):
     return run_playbook("site.yml", extra_vars, tags=tags, timeout=timeout, limit=limit)
 
 
+def failures(result, context=25):
+    """What went wrong in an ansible-playbook run: every failed task (its header and the lines
+    after "fatal:"/"failed:"), then the tail of the output (the recap)."""
+    lines = result.stdout.splitlines()
+    report = []
+    task = ""
+    for number, line in enumerate(lines):
+        if line.startswith("TASK ["):
+            task = line
+        if re.match(r"^(fatal|failed): \[", line) or line.startswith("[ERROR]"):
+            report += [task] + lines[number : number + context] + ["..."]
+    return "\n".join(report + lines[-40:]) + "\n" + result.stderr[-1500:]
+
+
 def changed_counts(result):
     """host -> changed count from a run's PLAY RECAP."""
     return {

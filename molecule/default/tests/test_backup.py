@@ -25,6 +25,7 @@ from labclient import (
     converge,
     create_probe_table,
     docker_exec,
+    failures,
     group_hosts,
     healthy_leader,
     psql,
@@ -245,7 +246,7 @@ def two_batches(full_backup):
 def test_pitr_to_a_time_between_two_batches_holds_exactly_the_first(two_batches):
     history_before = [k for k in keys("%s/archive/%s/" % (REPO, STANZA)) if k.endswith(".history")]
     result = pitr({"pitr_host": PITR_HOST, "pitr_target_time": two_batches["target"], "pitr_scratch_replace": True})
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert result.returncode == 0, failures(result)
     try:
         counts = superuser_sql(
             PITR_HOST,

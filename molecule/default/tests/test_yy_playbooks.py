@@ -12,6 +12,7 @@ from labclient import (
     LAB_NAME,
     api,
     create_probe_table,
+    failures,
     healthy_leader,
     leader,
     marker_count,
@@ -37,7 +38,7 @@ def sync_standbys(host):
 def test_switchover_in_check_mode_only_plans():
     before = healthy_leader(HOME)
     result = playbook("switchover.yml", check=True)
-    assert result.returncode == 0, result.stdout[-3000:]
+    assert result.returncode == 0, failures(result)
     assert "would switch over from '%s'" % before in result.stdout
     assert leader(HOME) == before
 
@@ -57,7 +58,7 @@ def test_switchover_moves_the_leader_to_a_synchronous_standby_and_back_with_ever
     marker = "switchover-%s" % uuid.uuid4()
     write_marker(before, marker)
     result = playbook("switchover.yml")
-    assert result.returncode == 0, result.stdout[-4000:]
+    assert result.returncode == 0, failures(result)
     new = leader(HOME)
     assert new in expected_candidates and new != before
     assert marker_count(new, marker) == "1"
@@ -65,7 +66,7 @@ def test_switchover_moves_the_leader_to_a_synchronous_standby_and_back_with_ever
     # standbys were assigned again: both hold now, without waiting.
     assert before in sync_standbys(new)
     back = playbook("switchover.yml", {"switchover_candidate": before})
-    assert back.returncode == 0, back.stdout[-4000:]
+    assert back.returncode == 0, failures(back)
     assert healthy_leader(HOME) == before
 
 
@@ -91,7 +92,7 @@ def test_failover_promotes_a_synchronous_standby_when_patroni_cannot():
     try:
         wait_for(lambda: leader(other) is None, 90, interval=2, what="the frozen leader's key to expire")
         result = playbook("failover.yml")
-        assert result.returncode == 0, result.stdout[-4000:]
+        assert result.returncode == 0, failures(result)
         new = leader(other)
         assert new in candidates
         assert marker_count(new, marker) == "1"
@@ -102,5 +103,5 @@ def test_failover_promotes_a_synchronous_standby_when_patroni_cannot():
     wait_for(lambda: api(before, "/replica")[0] == 200, 240, interval=3, what="the old leader back as a replica")
     wait_for(lambda: before in sync_standbys(other), 120, interval=2, what="%s as sync standby again" % before)
     back = playbook("switchover.yml", {"switchover_candidate": before})
-    assert back.returncode == 0, back.stdout[-4000:]
+    assert back.returncode == 0, failures(back)
     assert healthy_leader(HOME) == before

@@ -19,6 +19,7 @@ from labclient import (
     docker_exec,
     etcd,
     etcd_token,
+    failures,
     healthy_leader,
     leader,
     marker_count,
@@ -53,7 +54,7 @@ def test_dynamic_and_restart_settings_roll_one_member_at_a_time():
     }
 
     result = converge(change)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert result.returncode == 0, failures(result)
     assert "PATCHed /config" in result.stdout and "maximum_lag_on_failover" in result.stdout
 
     status, config = api(primary, "/config")
@@ -76,7 +77,7 @@ def test_dynamic_and_restart_settings_roll_one_member_at_a_time():
     assert len(history_after) == len(history_before) + 2
 
     again = converge(change)
-    assert again.returncode == 0, again.stdout[-3000:]
+    assert again.returncode == 0, failures(again)
     assert set(changed_counts(again).values()) == {0}, changed_counts(again)
 
 
