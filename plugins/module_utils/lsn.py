@@ -167,3 +167,33 @@ def format_seconds(seconds):
     if seconds is None:
         return "unknown"
     return "%.1f s" % seconds
+
+
+def lsn_max(positions):
+    """The furthest of some LSN strings, in PostgreSQL's text form; '' for none (empty or falsy items are skipped)."""
+    parsed = [parse_lsn(text) for text in positions if text]
+    return format_lsn(max(parsed)) if parsed else ""
+
+
+_WAL_NAME_RE = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})$")
+
+
+def wal_segment_end(names, segment_size=16 * 1024**2):
+    """The LSN where the furthest of some WAL segment files ends ('' for none).
+
+    A WAL file name is timeline, log and segment, 8 hexadecimal digits each
+    (``000000030000000A0000004F``); with ``segment_size`` bytes per segment
+    the segment starts at ``log << 32 | segment * segment_size``. Timelines
+    are ignored: the position alone orders the WAL of one history.
+    """
+    if isinstance(segment_size, bool) or not isinstance(segment_size, int) or segment_size <= 0:
+        raise ValueError("segment_size must be a positive number of bytes, got %r" % (segment_size,))
+    ends = []
+    for name in names:
+        if not name:
+            continue
+        match = _WAL_NAME_RE.match(name) if isinstance(name, str) else None
+        if not match:
+            raise ValueError("invalid WAL segment name %r: expected 24 hexadecimal digits" % (name,))
+        ends.append((int(match.group(2), 16) << 32) + (int(match.group(3), 16) + 1) * segment_size)
+    return format_lsn(max(ends)) if ends else ""
