@@ -2,7 +2,7 @@
 #   make lab          fresh machine -> the multi-region lab in local containers, status printed
 #   make lab-destroy  remove exactly what `make lab` created
 #   make test         lint, unit tests, sanity, collection build, Molecule scenarios (the CI entry point)
-#   make bench        create a lab and time site.yml (bench-modules, bench-routing, bench-backup: against `make lab`)
+#   make bench        create a lab and time site.yml (bench-modules, bench-routing, bench-backup, bench-failover, bench-dr: against `make lab`)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -15,12 +15,12 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export NO_COLOR := 1
 export PY_COLORS := 0
 export ANSIBLE_FORCE_COLOR := 0
-SCENARIOS   ?= default redis postgresql
+SCENARIOS   ?= default failover redis postgresql
 LAB_DIR     := .lab
 # Where the lab's S3 endpoint keeps its state and CA; the lab inventory reads it (pgBackRest's CA).
 export KEEL_S3_STATE_DIR ?= $(CURDIR)/$(LAB_DIR)/s3
 
-.PHONY: help venv deps docker image s3 s3-stop lab lab-destroy lab-status test lint unit sanity build molecule bench bench-modules bench-routing bench-backup
+.PHONY: help venv deps docker image s3 s3-stop lab lab-destroy lab-status test lint unit sanity build molecule bench bench-modules bench-routing bench-backup bench-failover bench-dr
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -118,3 +118,13 @@ bench-routing: venv
 # running lab (`make lab` first).
 bench-backup: venv
 	@$(PY) tools/bench_backup.py
+
+# Time from a killed, frozen or cut-off leader to the first acknowledged commit, commits lost, and
+# the write gap of a planned switchover, against the running lab (`make lab` first).
+bench-failover: venv
+	@$(PY) tools/bench_failover.py
+
+# DR round trip under a write load (dr_promote.yml, then dr_failback.yml with switch back):
+# promotion time, playbook times, client write gaps, lost commits; against the running lab.
+bench-dr: venv
+	@$(PY) tools/bench_dr.py

@@ -122,6 +122,7 @@ class Writer(threading.Thread):
         self.conninfo = dict(conninfo, connect_timeout=2)
         self.table, self.prefix, self.interval = table, prefix, interval
         self.acknowledged, self.failures = [], 0
+        self.last_error = None
         self.stopping = threading.Event()
 
     def run(self):
@@ -136,8 +137,9 @@ class Writer(threading.Thread):
                 with connection.cursor() as cursor:
                     cursor.execute("INSERT INTO %s (marker) VALUES (%%s)" % self.table, (marker,))
                 self.acknowledged.append((marker, time.monotonic()))
-            except psycopg2.Error:
+            except psycopg2.Error as exc:
                 self.failures += 1
+                self.last_error = str(exc).strip()
                 if connection is not None:
                     connection.close()
                 connection = None
@@ -152,3 +154,28 @@ class Writer(threading.Thread):
     def gap(self):
         times = [at for _marker, at in self.acknowledged]
         return max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
+
+    def markers(self):
+        """Every acknowledged marker, oldest first."""
+        return [marker for marker, _at in list(self.acknowledged)]
+
+    def first_after(self, moment):
+        """Monotonic time of the first commit acknowledged after `moment` (time.monotonic()), or None."""
+        return next((at for _marker, at in list(self.acknowledged) if at > moment), None)
+
+    def resumed_after(self, moment, timeout):
+        """Wait until a commit is acknowledged after `moment`; return the seconds from `moment` to it.
+
+        Raises TimeoutError (with the writer's last error) when none comes within `timeout` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            at = self.first_after(moment)
+            if at is not None:
+                return at - moment
+            if time.monotonic() > deadline or not self.is_alive():
+                raise TimeoutError(
+                    "no commit acknowledged within %ss (failures %d, last error: %s)"
+                    % (timeout, self.failures, self.last_error)
+                )
+            time.sleep(0.1)
