@@ -35,63 +35,28 @@ import psycopg2
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools" / "lab"))
+sys.path.insert(0, str(ROOT / "tools"))
+import bench_routing as lab  # noqa: E402  (the lab's inventory, addresses, passwords and client settings)
 import pgclients  # noqa: E402
 
-LAB_NAME = os.environ.get("KEEL_LAB_NAME", "keel")
-LAB_NET = os.environ.get("KEEL_LAB_NET", "172.28.10")
-LAB_DIR = pathlib.Path(os.environ.get("KEEL_LAB_DIR", str(ROOT / ".lab")))
+LAB_NAME = lab.LAB_NAME
 TRIALS = int(os.environ.get("KEEL_BENCH_TRIALS", "5"))
-BIN = pathlib.Path(sys.executable).parent
 TABLE = "app.keel_probe"
-
-
-def inventory():
-    out = subprocess.run(
-        [str(BIN / "ansible-inventory"), "-i", "inventories/lab", "--list"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        env=dict(os.environ, KEEL_LAB_NAME=LAB_NAME),
-    ).stdout
-    return json.loads(out)
-
-
-INVENTORY = inventory()
-HOSTVARS = INVENTORY["_meta"]["hostvars"]
+INVENTORY = lab.INVENTORY
+HOSTVARS = lab.HOSTVARS
 PRIMARY = sorted(INVENTORY["postgres"]["hosts"])
 VARS = HOSTVARS[PRIMARY[0]]
-CA_FILE = LAB_DIR / LAB_NAME / "ca" / "ca.crt"
+CA_FILE = lab.CA_FILE
 REGIONS = VARS["keel_regions"]
 SEED_LEADER = next(h for h in PRIMARY if HOSTVARS[h]["keel_region"] == VARS["keel_primary_region"])
 # The router clients use: a member that is never promoted, so no fault here touches it.
 ROUTER = next(h for h in PRIMARY if REGIONS[HOSTVARS[h]["keel_region"]].get("failover_priority", 0) == 0)
-
-
-def address(host):
-    return "%s.%s" % (LAB_NET, HOSTVARS[host]["keel_lab_host_id"])
+address = lab.address
+conninfo = lab.conninfo
 
 
 def container(host):
     return "%s-%s" % (LAB_NAME, host)
-
-
-def password(user):
-    return next(u["password"] for u in VARS["postgresql_users"] if u["name"] == user)
-
-
-def conninfo(host, port, user="app_user"):
-    return {
-        "host": VARS["keel_postgres_service_name"] if port != 5432 else host,
-        "hostaddr": address(host),
-        "port": port,
-        "dbname": "app",
-        "user": user,
-        "password": password(user),
-        "sslmode": "verify-full",
-        "sslrootcert": str(CA_FILE),
-        "connect_timeout": 10,
-    }
 
 
 def api(host, path, method="GET", body=None):

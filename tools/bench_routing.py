@@ -49,7 +49,7 @@ def inventory():
 INVENTORY = inventory()
 HOSTVARS = INVENTORY["_meta"]["hostvars"]
 VARS = HOSTVARS[INVENTORY["postgres"]["hosts"][0]]
-CA_FILE = ROOT / ".lab" / LAB_NAME / "ca" / "ca.crt"
+CA_FILE = pathlib.Path(os.environ.get("KEEL_LAB_DIR", str(ROOT / ".lab"))) / LAB_NAME / "ca" / "ca.crt"
 
 
 def address(host):
