@@ -15,7 +15,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export NO_COLOR := 1
 export PY_COLORS := 0
 export ANSIBLE_FORCE_COLOR := 0
-SCENARIOS   ?= default failover redis postgresql
+SCENARIOS   ?= default redis postgresql
 LAB_DIR     := .lab
 # Where the lab's S3 endpoint keeps its state and CA; the lab inventory reads it (pgBackRest's CA).
 export KEEL_S3_STATE_DIR ?= $(CURDIR)/$(LAB_DIR)/s3

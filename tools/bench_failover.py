@@ -2,7 +2,8 @@
 """Failover figures on the running lab (`make lab`): `make bench-failover`.
 
 A client inserts one row every 20 ms through the read-write route (HAProxy's primary port on the
-router of a never-promoted member, the path molecule/failover uses; reconnecting on errors) while
+router of a never-promoted member, the path the fault tests in molecule/default/tests/zz_faults
+use; reconnecting on errors) while
 the leader's container is
 
 * kill:       `docker kill`ed (then `docker start`ed),

@@ -1,5 +1,5 @@
-"""Fault injection and the write workload of the failover scenario, on top of the default
-scenario's labclient.
+"""Fault injection and the write workload of the fault tests (this directory, run after the
+default scenario's own tests), on top of its labclient.
 
 The read-write route is HAProxy's primary port (5000) on the router of a region whose members are
 never promoted (failover_priority 0: pg-aps1 in the lab) and which no test faults: that is the path
@@ -19,11 +19,12 @@ import threading
 import time
 
 import psycopg2
-from conftest import INVENTORY, LAB_NAME
 from labclient import (
     ALL_VARS,
     CA_FILE,
     HOSTVARS,
+    INVENTORY,
+    LAB_NAME,
     ROOT,
     address,
     api,

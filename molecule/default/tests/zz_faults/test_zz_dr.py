@@ -1,8 +1,8 @@
-"""DR round trip, run after the fault tests (file name sorts last): playbooks/dr_promote.yml fences
-the primary region and promotes the DR standby cluster; playbooks/dr_failback.yml rejoins the
-primary region as its standby cluster and then switches back. Rows acknowledged before each step
-must be on the cluster that leads after it, and the read-write route (HAProxy on a primary-region
-host, whose backups are the DR members) must follow."""
+"""DR round trip, run after the fault tests and before the in-place PITR (file names sort so):
+playbooks/dr_promote.yml fences the primary region and promotes the DR standby cluster;
+playbooks/dr_failback.yml rejoins the primary region as its standby cluster and then switches back.
+Rows acknowledged before each step must be on the cluster that leads after it, and the read-write
+route (HAProxy on a primary-region host, whose backups are the DR members) must follow."""
 
 from __future__ import annotations
 
