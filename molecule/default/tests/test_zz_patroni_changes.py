@@ -115,15 +115,34 @@ def _freeze(hosts, seconds, primary):
     return written
 
 
+def _settled():
+    """The cluster once it has taken in whatever the last fault left behind: one full Patroni loop
+    after it, then the leader with both synchronous standbys, every replica streaming and a commit
+    acknowledged. (Right after etcd resumes, a replica may still see no leader key for a moment and
+    stop its WAL receiver; a fault injected then measures that, not the fault.)"""
+    _, config = api(PRIMARY[0], "/config")
+    time.sleep(int(config.get("loop_wait", 10)) + 2)
+    primary = healthy_leader(PRIMARY[0])
+    for host in PRIMARY:
+        if host != primary:
+            wait_for(
+                lambda host=host: api(host, "/patroni")[1].get("replication_state") == "streaming",
+                90,
+                what="%s streaming" % host,
+            )
+    _write(primary, "settled-%s" % uuid.uuid4())
+    return primary
+
+
 def test_frozen_etcd_leader_does_not_interrupt_writes():
-    primary = leader(PRIMARY[0])
+    primary = _settled()
     written = _freeze([_etcd_leader_host()], 45, primary)
     assert written >= 30
     wait_for(lambda: leader(PRIMARY[0]) == primary, 60, what="the same leader after etcd resumed")
 
 
 def test_whole_dcs_frozen_45s_failsafe_keeps_the_primary_writable():
-    primary = leader(PRIMARY[0])
+    primary = _settled()
     _, before = api(primary, "/patroni")
     written = _freeze(ETCD, 45, primary)
     assert written >= 30

@@ -46,8 +46,8 @@ def batches(host, run):
     return superuser_sql(host, sql)
 
 
-def pitr(extra_vars, timeout=1200):
-    return run_playbook("pitr_restore.yml", dict({"pitr_mode": "cluster"}, **extra_vars), timeout=timeout)
+def pitr(extra_vars, timeout=1200, check=False):
+    return run_playbook("pitr_restore.yml", dict({"pitr_mode": "cluster"}, **extra_vars), timeout=timeout, check=check)
 
 
 def timeline(host):
@@ -107,12 +107,25 @@ def test_cluster_restore_refuses_before_stopping_anything(two_batches, extra_var
     result = pitr(extra_vars, timeout=300)
     assert result.returncode != 0
     assert expected in " ".join(result.stdout.split()), failures(result)
-    # Nothing was stopped or moved.
+    untouched(two_batches)
+
+
+def untouched(two_batches):
+    """Nothing was stopped or moved."""
     assert healthy_leader(PRIMARY[0], timeout=30) == two_batches["leader"]
     assert batches(two_batches["leader"], two_batches["run"]) == "first|100\nsecond|100"
     for host in PRIMARY + DR:
         assert aside_dirs(host) == [], host
         assert docker_exec(host, "systemctl", "is-active", "patroni", check=False).stdout.strip() == "active", host
+
+
+def test_cluster_restore_in_check_mode_checks_the_target_and_stops_nothing(two_batches):
+    result = pitr({"pitr_target_time": two_batches["target"], "pitr_confirm": SCOPE}, timeout=300, check=True)
+    assert result.returncode == 0, failures(result)
+    summary = " ".join(result.stdout.split())
+    assert "check mode: %s would lead the restored cluster" % two_batches["leader"] in summary, summary[-3000:]
+    assert "Refuse a target no backup reaches" in summary
+    untouched(two_batches)
 
 
 def test_cluster_restore_rolls_every_member_back_to_the_target(two_batches):
