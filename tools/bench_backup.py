@@ -11,6 +11,11 @@
    choose, from a standby): wall time and sizes from `pgbackrest info`.
 3. A restore of the newest backup into a scratch copy (playbooks/pitr_restore.yml with
    pitr_target_immediate): the playbook's wall time and pgBackRest's own restore time.
+4. Unless KEEL_BENCH_CLUSTER_PITR=0: the whole lab cluster restored in place to a time after that
+   backup (playbooks/pitr_restore.yml with pitr_mode=cluster; every member of both clusters is
+   rebuilt, and anything the lab wrote after the target is abandoned): the playbook's wall time,
+   and how long a client on the leader's host could not write (probes every 0.5 s). Each member
+   keeps its old data directory as <data dir>.pre-pitr-<stamp>, as the playbook always does.
 
 Everything runs through `docker exec` in the lab containers, as postgres.
 """
@@ -36,6 +41,7 @@ SECONDS = int(os.environ.get("KEEL_BENCH_SECONDS", "120"))
 DATABASE = "keel_bench"
 PRIMARY = ["pg-use1", "pg-usw2", "pg-euw1", "pg-aps1"]
 SCRATCH_HOST = "pg-aps1"
+CLUSTER_PITR = os.environ.get("KEEL_BENCH_CLUSTER_PITR", "1") != "0"
 
 
 def sh(host, *argv, check=True):
@@ -177,6 +183,79 @@ def restore(name):
     return {"wall": wall, "pgbackrest_seconds": int(ends[-1]) / 1000 if ends else None}
 
 
+def playbook(extra_vars):
+    command = [str(BIN / "ansible-playbook"), "-i", "inventories/lab", "playbooks/pitr_restore.yml"]
+    start = time.monotonic()
+    result = subprocess.run(
+        command + ["-e", json.dumps(extra_vars)], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise SystemExit("pitr_restore.yml failed:\n" + result.stdout[-3000:])
+    return time.monotonic() - start
+
+
+def cluster_restore(primary, name):
+    """Restore the cluster in place to a time after the newest backup, under write probes."""
+    sql(primary, "CREATE TABLE IF NOT EXISTS bench_pitr_probe (at timestamptz DEFAULT clock_timestamp())", DATABASE)
+    sql(primary, "INSERT INTO bench_pitr_probe DEFAULT VALUES", DATABASE)
+    target = sql(primary, "SELECT clock_timestamp()")
+    time.sleep(1)
+    segment = sql(primary, "SELECT pg_walfile_name(pg_switch_wal())")
+    deadline = time.monotonic() + 120
+    while sql(primary, "SELECT last_archived_wal >= '%s' FROM pg_stat_archiver" % segment) != "t":
+        if time.monotonic() > deadline:
+            raise SystemExit("segment %s was not archived within 120 s" % segment)
+        time.sleep(1)
+    probes = []
+    stop = threading.Event()
+
+    def probe():
+        while not stop.is_set():
+            ok = (
+                sh(
+                    primary,
+                    "runuser",
+                    "-u",
+                    "postgres",
+                    "--",
+                    "psql",
+                    "-XAtq",
+                    "-d",
+                    DATABASE,
+                    "-c",
+                    "SET statement_timeout = '2s'; INSERT INTO bench_pitr_probe DEFAULT VALUES",
+                    check=False,
+                ).returncode
+                == 0
+            )
+            probes.append((time.monotonic(), ok))
+            time.sleep(0.5)
+
+    writer = threading.Thread(target=probe, daemon=True)
+    writer.start()
+    time.sleep(2)
+    started = sql(primary, "SELECT clock_timestamp()")
+    wall = playbook({"pitr_mode": "cluster", "pitr_confirm": name, "pitr_target_time": target})
+    deadline = time.monotonic() + 60
+    while not (probes and probes[-1][1]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    stop.set()
+    writer.join()
+    failed = [at for at, ok in probes if not ok]
+    outage = None
+    if failed:
+        before = max((at for at, ok in probes if ok and at < failed[0]), default=failed[0])
+        after = min((at for at, ok in probes if ok and at > failed[-1]), default=None)
+        outage = after - before if after else None
+    # Probe rows between the target and the playbook's start were acknowledged, then abandoned.
+    rows = sql(
+        primary,
+        "SELECT count(*) FROM bench_pitr_probe WHERE at > '%s' AND at < '%s'" % (target, started),
+        DATABASE,
+    )
+    return {"wall": wall, "outage": outage, "after_target": rows}
+
+
 def main():
     primary = leader()
     name = stanza(primary)
@@ -225,6 +304,22 @@ def main():
         % (SCRATCH_HOST, restored["pgbackrest_seconds"] or float("nan"), restored["wall"]),
         flush=True,
     )
+    if CLUSTER_PITR:
+        restored = cluster_restore(primary, name)
+        print(
+            "in-place restore of the whole cluster (%s in all databases; restored on the leader, the 3 other members "
+            "and the DR standby leader rebuilt from the repository): %.1f s for pitr_restore.yml pitr_mode=cluster; "
+            "writes refused on %s for %s; "
+            "probe rows between the target and the restore left on the restored cluster: %s (expected 0)"
+            % (
+                cluster,
+                restored["wall"],
+                primary,
+                "%.1f s" % restored["outage"] if restored["outage"] is not None else "? (never writable again)",
+                restored["after_target"],
+            ),
+            flush=True,
+        )
     sql(primary, "DROP DATABASE IF EXISTS %s" % DATABASE)
 
 

@@ -92,6 +92,32 @@ def api(host, path, method="GET", body=None, auth=False):
     return http(method, "https://%s:8008%s" % (address(host), path), body, auth=credentials, timeout=timeout)
 
 
+_LAST_NUDGE = [0.0]
+
+
+def nudge_wal(every=10):
+    """CHECKPOINT on every server of the lab that runs as a primary (at most once per `every` s).
+
+    A member that pg_rewind rewound (or a standby restarted right after its source switched WAL
+    segments) becomes consistent, and so serves, only once it has replayed past the position its
+    source had reached (minRecoveryPoint). On a busy cluster that WAL follows within milliseconds;
+    on this lab, idle between tests, it may not be written for minutes. A forced checkpoint writes
+    a record without touching any data. Asked over the local socket, so it works on a host cut off
+    from the lab network."""
+    if time.monotonic() - _LAST_NUDGE[0] < every:
+        return
+    _LAST_NUDGE[0] = time.monotonic()
+    for host in group_hosts("postgres") + group_hosts("postgres_dr"):
+        docker_exec(
+            host,
+            "sh",
+            "-c",
+            'test "$(runuser -u postgres -- psql -XAtc "SELECT pg_is_in_recovery()")" = f'
+            " && runuser -u postgres -- psql -XAtqc CHECKPOINT",
+            check=False,
+        )
+
+
 def healthy_leader(host, timeout=180):
     """Wait until the cluster has one leader, every member runs and the sync standbys are assigned."""
 
@@ -100,7 +126,10 @@ def healthy_leader(host, timeout=180):
         leaders = [m["name"] for m in view["members"] if m["role"] == "leader"]
         running = all(m["state"] in ("running", "streaming") for m in view["members"])
         syncs = [m for m in view["members"] if m["role"] == "sync_standby"]
-        return leaders[0] if len(leaders) == 1 and running and len(syncs) == 2 else None
+        if len(leaders) == 1 and running and len(syncs) == 2:
+            return leaders[0]
+        nudge_wal()
+        return None
 
     return wait_for(ready, timeout, interval=2, what="a healthy cluster with its synchronous standbys")
 
@@ -173,6 +202,51 @@ def docker_exec(host, *argv, check=True):
     if check:
         assert result.returncode == 0, result.stderr
     return result
+
+
+def superuser_sql(host, sql, dbname="app", port=5432, check=True):
+    """psql as the postgres account over the local socket of `host` (a member, or a scratch copy on
+    `port`): stdout, stripped."""
+    result = docker_exec(
+        host, "runuser", "-u", "postgres", "--", "psql", "-p", str(port), "-d", dbname, "-XAtc", sql, check=check
+    )
+    return result.stdout.strip()
+
+
+def switch_and_wait_archived(leader, timeout, what):
+    """Close the current WAL segment on leader and wait until pg_stat_archiver reports it archived."""
+    segment = superuser_sql(leader, "SELECT pg_walfile_name(pg_switch_wal())", dbname="postgres")
+    wait_for(
+        lambda: (
+            superuser_sql(leader, "SELECT last_archived_wal >= '%s' FROM pg_stat_archiver" % segment, dbname="postgres")
+            == "t"
+        ),
+        timeout,
+        interval=2,
+        what="%s (segment %s)" % (what, segment),
+    )
+
+
+def wait_serving(host, timeout):
+    """Wait until Patroni on `host` runs PostgreSQL in its role: a leader as a primary, a standby
+    leader or a replica streaming. A timeout fails with the member's last Patroni journal lines
+    (what PostgreSQL was doing: replaying from the archive, refusing a timeline...)."""
+
+    def serving():
+        status, state = api(host, "/patroni")
+        if status == 200 and state.get("state") == "running":
+            if state.get("role") == "primary" or state.get("replication_state") == "streaming":
+                return True
+        nudge_wal()
+        return None
+
+    started = time.monotonic()
+    try:
+        wait_for(serving, timeout, interval=2, what="%s to serve in its role" % host)
+    except AssertionError as exc:
+        journal = docker_exec(host, "journalctl", "-u", "patroni", "-n", "60", "--no-pager", "-o", "cat", check=False)
+        raise AssertionError("%s\n--- last journal lines of %s ---\n%s" % (exc, host, journal.stdout)) from None
+    return time.monotonic() - started
 
 
 def ansible_env():

@@ -30,6 +30,8 @@ from labclient import (
     healthy_leader,
     psql,
     run_playbook,
+    superuser_sql,
+    switch_and_wait_archived,
     user_password,
     wait_for,
     write_marker,
@@ -204,27 +206,8 @@ PITR_HOST = "pg-aps1"
 PITR_PORT = 5499
 
 
-def superuser_sql(host, sql, port=5432, dbname="app"):
-    result = docker_exec(host, "runuser", "-u", "postgres", "--", "psql", "-p", str(port), "-d", dbname, "-XAtc", sql)
-    return result.stdout.strip()
-
-
 def pitr(extra_vars, timeout=900):
     return run_playbook("pitr_restore.yml", extra_vars, timeout=timeout)
-
-
-def switch_and_wait_archived(leader, timeout, what):
-    """Close the current WAL segment on leader and wait until pg_stat_archiver reports it archived."""
-    segment = superuser_sql(leader, "SELECT pg_walfile_name(pg_switch_wal())", dbname="postgres")
-    wait_for(
-        lambda: (
-            superuser_sql(leader, "SELECT last_archived_wal >= '%s' FROM pg_stat_archiver" % segment, dbname="postgres")
-            == "t"
-        ),
-        timeout,
-        interval=2,
-        what="%s (segment %s)" % (what, segment),
-    )
 
 
 @pytest.fixture(scope="module")

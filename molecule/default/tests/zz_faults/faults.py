@@ -31,6 +31,7 @@ from labclient import (
     cluster,
     create_probe_table,
     healthy_leader,
+    nudge_wal,
     user_password,
     wait_for,
 )
@@ -132,7 +133,10 @@ def wait_streaming(host, timeout):
 
     def streaming():
         member = members().get(host, {})
-        return member.get("role") in ("replica", "sync_standby") and member.get("state") == "streaming"
+        if member.get("role") in ("replica", "sync_standby") and member.get("state") == "streaming":
+            return True
+        nudge_wal()
+        return False
 
     wait_for(streaming, timeout, interval=2, what="%s streaming as a replica" % host)
 

@@ -45,11 +45,14 @@ from faults import (
     stop_patroni,
     wait_streaming,
 )
-from labclient import group_hosts, wait_for
+from labclient import group_hosts, wait_for, wait_serving
 
 # Bounds, generous for a loaded 2-core machine but well below "something is broken": a dead leader
 # costs the rest of its lease (at most ttl) plus the leader race, promotion and two HAProxy checks.
 REJOIN_SECONDS = 240
+# A restarted standby (the DR standby leader above all) replays from its last restartpoint, up to
+# checkpoint_timeout (15 min) of WAL, from the archive first, before it serves again.
+SERVING_SECONDS = 600
 
 
 @pytest.fixture(autouse=True)
@@ -190,9 +193,12 @@ def _sync_names(view):
 
 
 def _finish_sync_test(writer, stopped, leader):
-    """Start what was stopped, wait for both synchronous standbys, then the common assertions."""
+    """Start what was stopped, wait for both synchronous standbys and for every stopped member
+    (the DR standby leader too) to stream again, then the common assertions."""
     for host in stopped:
         start_patroni(host)
+    for host in stopped:
+        wait_serving(host, SERVING_SECONDS)
     wait_for(
         lambda: _sync_names(members(SEED_LEADER)) == sorted(SYNC_ELIGIBLE),
         REJOIN_SECONDS,

@@ -11,6 +11,7 @@ import re
 import subprocess
 import uuid
 
+import pytest
 from labclient import (
     ALL_VARS,
     CA_FILE,
@@ -26,6 +27,7 @@ from labclient import (
     run_playbook,
     user_password,
     wait_for,
+    wait_serving,
     write_marker,
 )
 
@@ -70,10 +72,33 @@ def patroni_unit(host):
     return enabled, docker_exec(host, "systemctl", "is-active", "patroni", check=False).stdout.strip()
 
 
-def test_dr_promote_refuses_without_the_dr_cluster_name():
+@pytest.fixture(scope="module", autouse=True)
+def dr_standby_serving():
+    """The round trip starts from a DR standby leader that streams: the fault tests before restart
+    it, and a restarted standby replays from its last restartpoint (the archive first) before it
+    serves and takes the standby leader lock again."""
+    for host in DR:
+        print("%s serving after %.1f s" % (host, wait_serving(host, 600)))
+
+
+def test_dr_promote_refuses_without_the_dr_cluster_name_or_a_dr_leader():
     result = run_playbook("dr_promote.yml", {"dr_promote_confirm": SCOPE}, timeout=300)
     assert result.returncode != 0
     assert "dr_promote_confirm must be the DR cluster's name (%s)" % DR_SCOPE in result.stdout
+    assert api(DR[0], "/standby-leader")[0] == 200
+    # No DR leader (its only member stopped): refused once the wait is over, nothing fenced.
+    docker_exec(DR[0], "systemctl", "stop", "patroni")
+    try:
+        no_leader = {"dr_promote_confirm": DR_SCOPE, "dr_promote_leader_wait": 10}
+        result = run_playbook("dr_promote.yml", no_leader, timeout=300)
+    finally:
+        docker_exec(DR[0], "systemctl", "start", "patroni")
+    assert result.returncode != 0
+    assert "has no leader after 10 s" in " ".join(result.stdout.split()), failures(result)
+    assert "Fence" not in result.stdout, failures(result)
+    for host in PRIMARY:
+        assert patroni_unit(host) == ("enabled", "active"), host
+    print("%s serving again after %.1f s" % (DR[0], wait_serving(DR[0], 600)))
     assert api(DR[0], "/standby-leader")[0] == 200
 
 

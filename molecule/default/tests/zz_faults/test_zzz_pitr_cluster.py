@@ -2,8 +2,9 @@
 after the DR round trip): playbooks/pitr_restore.yml with pitr_mode=cluster rolls the primary
 cluster back to a time between two batches of inserts. Afterwards the restored leader, every
 replica and the DR standby cluster - rebuilt from the repository - must hold exactly the first
-batch, the DR slot must be in use again, the read-write route must take writes, and every member's
-old data directory must still be there. Refusals come first and must leave the cluster as it was."""
+batch, the DR slot must be in use again, a row written on the restored leader must reach every
+member, and every member's old data directory must still be there. Refusals come first and must
+leave the cluster as it was."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from labclient import (
     marker_count,
     psql,
     run_playbook,
+    superuser_sql,
+    switch_and_wait_archived,
     wait_for,
     write_marker,
 )
@@ -36,14 +39,9 @@ DATA_DIR = "/var/lib/postgresql/15/keel"
 NOFAILOVER = "pg-aps1"
 
 
-def superuser_sql(host, sql, dbname="app"):
-    result = docker_exec(host, "runuser", "-u", "postgres", "--", "psql", "-d", dbname, "-XAtc", sql, check=False)
-    return result.stdout.strip()
-
-
 def batches(host, run):
     sql = "SELECT batch, count(*) FROM app.pitr_probe WHERE run = '%s' GROUP BY 1 ORDER BY 1" % run
-    return superuser_sql(host, sql)
+    return superuser_sql(host, sql, check=False)
 
 
 def pitr(extra_vars, timeout=1200, check=False):
@@ -51,7 +49,7 @@ def pitr(extra_vars, timeout=1200, check=False):
 
 
 def timeline(host):
-    return int(superuser_sql(host, "SELECT timeline_id FROM pg_control_checkpoint()", dbname="postgres") or 0)
+    return int(superuser_sql(host, "SELECT timeline_id FROM pg_control_checkpoint()", "postgres", check=False) or 0)
 
 
 def aside_dirs(host):
@@ -74,16 +72,7 @@ def two_batches():
     time.sleep(1.5)
     superuser_sql(primary, "INSERT INTO app.pitr_probe SELECT '%s', 'second', g FROM generate_series(1, 100) g" % run)
     write_marker(primary, run)
-    segment = superuser_sql(primary, "SELECT pg_walfile_name(pg_switch_wal())", dbname="postgres")
-    wait_for(
-        lambda: (
-            superuser_sql(primary, "SELECT last_archived_wal >= '%s' FROM pg_stat_archiver" % segment, "postgres")
-            == "t"
-        ),
-        120,
-        interval=2,
-        what="both batches archived",
-    )
+    switch_and_wait_archived(primary, 120, "both batches archived")
     return {"run": run, "target": target, "leader": primary, "timeline": timeline(primary)}
 
 
