@@ -53,8 +53,13 @@ def sh(host, *argv, check=True):
     return result
 
 
+def psql_argv(query, dbname="postgres"):
+    """psql as the postgres account over the container's local socket."""
+    return ["runuser", "-u", "postgres", "--", "psql", "-XAt", "-d", dbname, "-c", query]
+
+
 def sql(host, query, dbname="postgres"):
-    return sh(host, "runuser", "-u", "postgres", "--", "psql", "-XAt", "-d", dbname, "-c", query).stdout.strip()
+    return sh(host, *psql_argv(query, dbname)).stdout.strip()
 
 
 def leader():
@@ -163,19 +168,7 @@ def full_backup(name):
 
 
 def restore(name):
-    command = [
-        str(BIN / "ansible-playbook"),
-        "-i",
-        "inventories/lab",
-        "playbooks/pitr_restore.yml",
-        "-e",
-        json.dumps({"pitr_host": SCRATCH_HOST, "pitr_target_immediate": True, "pitr_scratch_replace": True}),
-    ]
-    start = time.monotonic()
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
-    wall = time.monotonic() - start
-    if result.returncode != 0:
-        raise SystemExit("pitr_restore.yml failed:\n" + result.stdout[-3000:])
+    wall = pitr_restore({"pitr_host": SCRATCH_HOST, "pitr_target_immediate": True, "pitr_scratch_replace": True})
     log = sh(SCRATCH_HOST, "cat", "/var/log/pgbackrest/%s-restore.log" % name).stdout
     ends = re.findall(r"restore command end: completed successfully \((\d+)ms\)", log)
     pg_ctl = "/usr/lib/postgresql/15/bin/pg_ctl"
@@ -183,7 +176,8 @@ def restore(name):
     return {"wall": wall, "pgbackrest_seconds": int(ends[-1]) / 1000 if ends else None}
 
 
-def playbook(extra_vars):
+def pitr_restore(extra_vars):
+    """Run playbooks/pitr_restore.yml against the lab; its wall time in seconds."""
     command = [str(BIN / "ansible-playbook"), "-i", "inventories/lab", "playbooks/pitr_restore.yml"]
     start = time.monotonic()
     result = subprocess.run(
@@ -211,23 +205,8 @@ def cluster_restore(primary, name):
 
     def probe():
         while not stop.is_set():
-            ok = (
-                sh(
-                    primary,
-                    "runuser",
-                    "-u",
-                    "postgres",
-                    "--",
-                    "psql",
-                    "-XAtq",
-                    "-d",
-                    DATABASE,
-                    "-c",
-                    "SET statement_timeout = '2s'; INSERT INTO bench_pitr_probe DEFAULT VALUES",
-                    check=False,
-                ).returncode
-                == 0
-            )
+            insert = "SET statement_timeout = '2s'; INSERT INTO bench_pitr_probe DEFAULT VALUES"
+            ok = sh(primary, *psql_argv(insert, DATABASE), check=False).returncode == 0
             probes.append((time.monotonic(), ok))
             time.sleep(0.5)
 
@@ -235,7 +214,7 @@ def cluster_restore(primary, name):
     writer.start()
     time.sleep(2)
     started = sql(primary, "SELECT clock_timestamp()")
-    wall = playbook({"pitr_mode": "cluster", "pitr_confirm": name, "pitr_target_time": target})
+    wall = pitr_restore({"pitr_mode": "cluster", "pitr_confirm": name, "pitr_target_time": target})
     deadline = time.monotonic() + 60
     while not (probes and probes[-1][1]) and time.monotonic() < deadline:
         time.sleep(0.5)
