@@ -1,7 +1,7 @@
 # keel.postgres — developer entry points. Every target installs what it needs and is safe to re-run.
 #   make lab          fresh machine -> the multi-region lab in local containers, status printed
 #   make lab-destroy  remove exactly what `make lab` created
-#   make test         lint, unit tests, sanity, collection build, Molecule scenarios (the CI entry point)
+#   make test         lint, unit tests, sanity, collection build beside the Molecule scenarios (the CI entry point)
 #   make bench        create a lab and time site.yml (bench-modules, bench-routing, bench-backup, bench-failover, bench-dr: against `make lab`)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -15,7 +15,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export NO_COLOR := 1
 export PY_COLORS := 0
 export ANSIBLE_FORCE_COLOR := 0
-SCENARIOS   ?= default redis postgresql
+SCENARIOS   ?= default postgresql
 LAB_DIR     := .lab
 # Where the lab's S3 endpoint keeps its state and CA; the lab inventory reads it (pgBackRest's CA).
 export KEEL_S3_STATE_DIR ?= $(CURDIR)/$(LAB_DIR)/s3
@@ -68,11 +68,9 @@ lab-destroy: s3-stop
 	  $(BIN)/ansible-playbook -i inventories/lab playbooks/lab/destroy.yml; fi
 
 # --- tests ---------------------------------------------------------------------------------
-test: venv
-	@start=$$(date +%s); rc=0; \
-	$(MAKE) --no-print-directory lint unit sanity build molecule || rc=$$?; \
-	echo "make test: $$( [ $$rc -eq 0 ] && echo passed || echo FAILED ) in $$(( $$(date +%s) - start )) s"; \
-	exit $$rc
+# Two lanes at once (checks beside the Molecule scenarios), then each stage's duration: tools/test-stages.sh.
+test:
+	@SCENARIOS="$(SCENARIOS)" tools/test-stages.sh
 
 lint: venv
 	$(BIN)/yamllint --strict .

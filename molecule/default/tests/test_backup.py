@@ -166,6 +166,21 @@ def test_backup_timers_exist_on_the_primary_cluster_only():
         assert docker_exec(host, "systemctl", "cat", "keel-backup@.service", check=False).returncode != 0
 
 
+def test_site_yml_took_the_first_full_backup_so_the_platform_is_restorable_at_once():
+    # Before any test starts a backup: the converge (and its idempotent re-run, which must not
+    # take another) left exactly one full backup, taken from the replica the backup unit picks.
+    fulls = [b for b in info(PRIMARY[0])["backup"] if b["type"] == "full"]
+    assert len(fulls) == 1 and fulls[0]["error"] is False, fulls
+    logs = {
+        host: docker_exec(host, "cat", "/var/log/pgbackrest/%s-backup.log" % STANZA, check=False).stdout
+        for host in PRIMARY
+    }
+    runs = {host: log.count("backup command begin") for host, log in logs.items()}
+    assert sum(runs.values()) == 1, runs
+    (ran,) = [host for host, n in runs.items() if n]
+    assert "--type=full" in logs[ran] and "--backup-standby" in logs[ran], logs[ran][-2000:]
+
+
 @pytest.fixture(scope="module")
 def full_backup():
     """Start the full backup on every member, as the timers would: it must run on exactly one."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import pathlib
 import subprocess
 
 from cryptography import x509
@@ -31,7 +32,8 @@ def test_host_certificates_carry_the_hosts_names_and_are_signed_by_the_platform_
 
 
 def test_the_ca_key_stays_on_the_controller(lab):
-    ca_dir = os.path.join(os.environ.get("KEEL_LAB_DIR", ".lab"), lab.name, "ca")
+    root = pathlib.Path(__file__).resolve().parents[4]
+    ca_dir = os.path.join(os.environ.get("KEEL_LAB_DIR", str(root / ".lab")), lab.name, "ca")
     assert sorted(os.listdir(ca_dir)) == ["ca.crt", "ca.key"]
     assert os.stat(os.path.join(ca_dir, "ca.key")).st_mode & 0o077 == 0
     for host in lab.hosts:
