@@ -57,11 +57,11 @@ lab: venv image s3
 	@start=$$(date +%s); \
 	$(BIN)/ansible-playbook -i inventories/lab playbooks/lab/create.yml; \
 	$(BIN)/ansible-playbook -i inventories/lab site.yml; \
-	$(BIN)/ansible-playbook -i inventories/lab playbooks/lab/status.yml; \
+	$(PY) tools/lab/status.py; \
 	echo "make lab: $$(( $$(date +%s) - start )) s (containers + site.yml + status)"
 
 lab-status: venv
-	@$(BIN)/ansible-playbook -i inventories/lab playbooks/lab/status.yml
+	@$(PY) tools/lab/status.py
 
 lab-destroy: s3-stop
 	@if docker info >/dev/null 2>&1 && [ -x $(BIN)/ansible-playbook ]; then \
