@@ -453,8 +453,9 @@ def check_redis(hvars, lab):
     clashes = sorted({u for u in users if users.count(u) > 1 or u == "default"}, key=str)
     if clashes:
         errors.append(
-            "Redis ACL user names %s clash (with each other or with the disabled 'default' user): "
-            "give redis_cluster_*_user and redis_cluster_extra_users distinct names" % ", ".join(map(str, clashes))
+            "Redis ACL user names %s clash (with each other or with the disabled 'default' user): give "
+            "redis_cluster_admin_user, redis_cluster_replication_user, redis_cluster_app_user and the names of "
+            "redis_cluster_extra_users distinct values" % ", ".join(map(str, clashes))
         )
     ports = hvars.get("redis_cluster_ports", [7000, 7001])
     offset = _as_int(hvars.get("redis_cluster_bus_port_offset", 10000))
