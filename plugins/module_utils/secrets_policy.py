@@ -32,6 +32,7 @@ COMMON = frozenset(
     correcthorsebatterystaple
     """.split()
 )
+COMMON_PLAIN = frozenset(c.translate(str.maketrans("@$0134578", "asoieastb")) for c in COMMON) - {""}
 # The example inventory's vault.yml.example placeholders, and their usual spellings.
 PLACEHOLDERS = frozenset(
     """
@@ -41,8 +42,18 @@ PLACEHOLDERS = frozenset(
 )
 
 
+LEET = str.maketrans("@$0134578", "asoieastb")
+
+
 def _squash(value):
-    return re.sub(r"[^a-z0-9]", "", value.lower())
+    return re.sub(r"[^a-z0-9]", "", value.lower().replace("@", "a").replace("$", "s"))
+
+
+def _common(squashed):
+    """A common password, also with digits appended or letters written as digits (p4ssw0rd)."""
+    plain = squashed.translate(LEET)
+    candidates = {squashed, re.sub(r"[0-9]+$", "", squashed), plain}
+    return any(c and (c in COMMON or c.translate(LEET) in COMMON_PLAIN) for c in candidates)
 
 
 def secret_errors(variable, value, user=None, min_length=DEFAULT_MIN_LENGTH, lab=False, required=True):
@@ -71,10 +82,11 @@ def secret_errors(variable, value, user=None, min_length=DEFAULT_MIN_LENGTH, lab
         reasons.append("it has %d characters, fewer than the %d required" % (len(value), min_length))
     if squashed in PLACEHOLDERS or squashed.startswith("changeme"):
         reasons.append("it is a placeholder of the example inventory (CHANGE-ME)")
-    elif squashed in COMMON or re.sub(r"[0-9]+$", "", squashed) in COMMON:
+    elif _common(squashed):
         reasons.append("it is a common password found in every password list")
     if user and squashed and squashed == _squash(str(user)):
-        reasons.append("it is the user name %s itself" % user)
+        # The user name is not printed: it is the password here.
+        reasons.append("it is the login's own user name")
     if not lab and LAB_MARKER in value.lower():
         reasons.append(
             "it is a throw-away value of the lab inventory (it contains %r), allowed only in an inventory that "
