@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 KiB = 1024
@@ -27,6 +27,12 @@ TiB = 1024 * GiB
 
 INT_MAX = 2**31 - 1
 MAX_BACKENDS = 2**18 - 1
+# PostgreSQL's own limits on what it will start with (guc_tables.c), in bytes or counts.
+SHARED_BUFFERS_MAX = (INT_MAX // 2) * 8 * KiB  # ~8TB
+EFFECTIVE_CACHE_SIZE_MAX = INT_MAX * 8 * KiB  # ~16TB
+PARALLEL_WORKERS_MAX = 1024  # MAX_PARALLEL_WORKER_LIMIT
+# No host has more; a larger effective_memory_bytes is a broken host profile, not a big host.
+MAX_MEMORY = 2**50  # 1PB
 SUPPORTED_VERSIONS = (13, 14, 15, 16, 17)
 STORAGE_CLASSES = ("hdd", "ssd", "san", "unknown")
 
@@ -409,6 +415,11 @@ def _version(pg_version):
 
 
 def _workload(name):
+    if not isinstance(name, str):
+        raise SizingError(
+            "workload",
+            "must be one workload name (%s), got the %s %r" % (", ".join(WORKLOADS), type(name).__name__, name),
+        )
     if name not in WORKLOADS:
         raise SizingError("workload", "unknown workload %r; use one of %s" % (name, ", ".join(WORKLOADS)))
     return WORKLOADS[name]
@@ -426,8 +437,15 @@ def _profile_fields(profile):
     volume = _non_negative_int("profile.data_volume_size_bytes", profile.get("data_volume_size_bytes"))
     if volume < MIN_VOLUME:
         raise SizingError("profile.data_volume_size_bytes", "%d bytes is below the 1GB minimum data volume" % volume)
+    memory = _non_negative_int("profile.effective_memory_bytes", profile.get("effective_memory_bytes"), 1)
+    if memory > MAX_MEMORY:
+        raise SizingError(
+            "profile.effective_memory_bytes",
+            "%d bytes is more than any host has (limit %s); the host profile is wrong: check MemTotal and the cgroup "
+            "memory limit the host_profile module read" % (memory, human_size(MAX_MEMORY)),
+        )
     return {
-        "memory": _non_negative_int("profile.effective_memory_bytes", profile.get("effective_memory_bytes"), 1),
+        "memory": memory,
         "cpus": _non_negative_int("profile.effective_cpus", profile.get("effective_cpus"), 1),
         "storage": "ssd" if storage == "unknown" else storage,
         "storage_assumed": storage == "unknown",
@@ -508,8 +526,9 @@ def pick_parallelism(ch, inp):
     w, cpus = inp.workload, inp.cpus
     workers = ch.pick(
         "max_parallel_workers",
-        int(cpus * w.parallel_share),
-        "%s: %s x %d CPUs may run parallel workers" % (w.name, w.parallel_share, cpus),
+        min(PARALLEL_WORKERS_MAX, int(cpus * w.parallel_share)),
+        "%s: %s x %d CPUs may run parallel workers, at most PostgreSQL's limit %d"
+        % (w.name, w.parallel_share, cpus, PARALLEL_WORKERS_MAX),
     )
     ch.pick(
         "max_parallel_workers_per_gather",
@@ -662,9 +681,9 @@ def pick_shared_memory(ch, inp):
     share = Fraction(15, 100) if inp.available < SMALL_HOST else Fraction(25, 100)
     shared = ch.pick(
         "shared_buffers",
-        max(128 * KiB, round_size(inp.available * share)),
-        "%d%% of the %s left after reservations (PostgreSQL docs: 25%% from 1GB of RAM, less below)"
-        % (share * 100, human_size(inp.available)),
+        min(SHARED_BUFFERS_MAX, max(128 * KiB, round_size(inp.available * share))),
+        "%d%% of the %s left after reservations (PostgreSQL docs: 25%% from 1GB of RAM, less below), at most "
+        "PostgreSQL's limit %s" % (share * 100, human_size(inp.available), human_size(SHARED_BUFFERS_MAX)),
     )
     ch.pick(
         "wal_buffers",
@@ -711,22 +730,76 @@ def pick_maintenance_memory(ch, inp):
     )
 
 
+MEMORY_OVERRIDES = (
+    "shared_buffers",
+    "wal_buffers",
+    "maintenance_work_mem",
+    "autovacuum_work_mem",
+    "autovacuum_max_workers",
+    "hash_mem_multiplier",
+    "max_parallel_workers",
+    "max_worker_processes",
+    "max_wal_senders",
+    "huge_pages",
+)
+
+
+def _without_parallel(v):
+    """The settings with no parallel workers (to tell whether the CPU count is what does not fit)."""
+    return dict(
+        v,
+        max_parallel_workers=0,
+        max_parallel_workers_per_gather=0,
+        max_parallel_maintenance_workers=0,
+        max_worker_processes=4,
+    )
+
+
 def ram_error(inp, v, overridden):
-    """SizingError explaining which input to change when work_mem would fall below the floor."""
+    """SizingError naming the input to change when work_mem would fall below the floor.
+
+    In order: a max_connections override; overrides that take memory; the connection budget when a
+    smaller one fits; the reservation when the budget fits without it; else the host's memory.
+    """
     budget = max_connection_budget(inp, v)
+    connections = "%d connections (connection budget %d + %d superuser-reserved + %d headroom)" % (
+        v["max_connections"],
+        inp.budget,
+        v["superuser_reserved_connections"],
+        inp.headroom,
+    )
+    memory_overrides = [name for name in MEMORY_OVERRIDES if name in overridden]
     if "max_connections" in overridden:
         field, advice = "overrides.max_connections", "lower the max_connections override"
-    elif budget >= 0:
-        field, advice = "connection_budget", "lower connection_budget to at most %d" % budget
-    elif inp.reserved:
-        field, advice = "reserved_memory_bytes", "reserve less memory for co-located services"
+        connections = "max_connections=%d (override)" % v["max_connections"]
+    elif memory_overrides:
+        field = "overrides.%s" % memory_overrides[0]
+        advice = "lower the override(s) %s or remove them" % ", ".join(memory_overrides)
     else:
-        field, advice = "profile.effective_memory_bytes", "give the host more memory"
+        unreserved = max_connection_budget(replace(inp, reserved=0), v) if inp.reserved else budget
+        if inp.reserved and unreserved >= inp.budget:
+            field, advice = "reserved_memory_bytes", "reserve less memory for co-located services"
+        elif budget >= 0:
+            field, advice = "connection_budget", "lower connection_budget to at most %d" % budget
+        elif fits(inp, _without_parallel(v), v["max_connections"], WORK_MEM_FLOOR):
+            field = "profile.effective_cpus"
+            advice = (
+                "the %d CPUs ask for %d parallel workers whose processes and work areas do not fit; check the CPU "
+                "count of the host profile or cap them with a max_parallel_workers override"
+                % (inp.cpus, v["max_parallel_workers"])
+            )
+        elif unreserved >= 0:
+            field = "connection_budget"
+            advice = (
+                "lower connection_budget and reserved_memory_bytes (without the reservation about %d connections of "
+                "budget would fit)" % unreserved
+            )
+        else:
+            field, advice = "profile.effective_memory_bytes", "give the host more memory"
     message = (
-        "%d connections do not fit in %s of effective memory (%s reserved for other services) at the minimum "
-        "work_mem of %s; %s or add memory"
+        "%s do not fit in %s of effective memory (%s reserved for other services) at the minimum work_mem of %s; %s"
         % (
-            inp.budget,
+            connections,
             human_size(inp.memory),
             human_size(inp.reserved),
             render_memory(WORK_MEM_FLOOR),
@@ -774,8 +847,9 @@ def pick_planner(ch, inp):
     w = inp.workload
     ch.pick(
         "effective_cache_size",
-        max(ch["shared_buffers"], round_size(inp.available * 3 // 4)),
-        "75% of the memory left after reservations (shared_buffers + expected page cache; a planner hint)",
+        min(EFFECTIVE_CACHE_SIZE_MAX, max(ch["shared_buffers"], round_size(inp.available * 3 // 4))),
+        "75%% of the memory left after reservations (shared_buffers + expected page cache; a planner hint), at most "
+        "PostgreSQL's limit %s" % human_size(EFFECTIVE_CACHE_SIZE_MAX),
     )
     cost, io, maintenance_io = STORAGE_POLICY[inp.storage][:3]
     assumed = " (storage class unknown: assumed ssd, set it in the inventory)" if inp.storage_assumed else ""
@@ -908,6 +982,17 @@ def check_consistency(ch, inp):
             raise SizingError("overrides.%s" % name if name in ch.overrides else COMPUTED_FROM.get(name, name), problem)
 
 
+def check_limits(ch, inp):
+    """Every value, rendered as postgresql.conf gets it, must be one PostgreSQL accepts."""
+    for name in PARAMS:
+        if name in ch.overrides:
+            continue
+        try:
+            parse_setting(name, render_setting(name, ch.values[name]), inp.version)
+        except ValueError as exc:
+            raise SizingError("internal", "computed %s is outside PostgreSQL's limits (%s)" % (name, exc)) from None
+
+
 def wal_disk_summary(inp, v):
     """Worst-case pg_wal (+ archive queue) against the data volume."""
     queue = floor_to(inp.volume * ARCHIVE_QUEUE_SHARE, MiB)
@@ -1020,6 +1105,7 @@ def compute(
     pick_autovacuum_cost(ch, inp)
     pick_logging(ch, inp)
     check_consistency(ch, inp)
+    check_limits(ch, inp)
     summary = build_summary(inp, ch.values)
     check_invariants(summary, bool(ch.overrides))
     return {"settings": ch.render(), "summary": summary}

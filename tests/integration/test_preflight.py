@@ -10,6 +10,7 @@ import json
 import os
 import pathlib
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -62,10 +63,14 @@ def _inventory(etcd_hosts, dr=("dr1",), extra_postgres=()):
                 "keel_cluster_name": "c1",
                 "keel_dr_cluster_name": "c1-dr",
                 "keel_primary_region": "r-e1",
+                # etcd's secrets are checked whenever the group has members.
+                "keel_etcd_root_password": secrets.token_urlsafe(24),
+                "keel_etcd_patroni_password": secrets.token_urlsafe(24),
                 "keel_regions": {
                     "r-e1": {"sync": True, "failover_priority": 2},
                     "r-e2": {"sync": True, "failover_priority": 1},
                     "r-e3": {"sync": True, "failover_priority": 1},
+                    "dr-site": {"failover_priority": 1},
                 },
             },
             "children": {
@@ -206,12 +211,13 @@ def test_the_example_passes_without_its_vault():
     assert "inventory topology accepted (12 hosts)" in result.stdout
 
 
-def test_the_example_passes_with_an_encrypted_dummy_vault(tmp_path):
-    """The example as a user sets it up (vault.yml from vault.yml.example, encrypted), with a dummy password."""
+def _example_with_vault(tmp_path, values):
+    """The example as a user sets it up: vault.yml from vault.yml.example, encrypted with a dummy password."""
     inventory = tmp_path / "example"
     shutil.copytree(EXAMPLE, inventory)
     vault = inventory / "group_vars" / "all" / "vault.yml"
-    shutil.copy(vault.with_name("vault.yml.example"), vault)
+    template = yaml.safe_load(vault.with_name("vault.yml.example").read_text())
+    vault.write_text(yaml.safe_dump({name: values(name, value) for name, value in template.items()}))
     password = tmp_path / "vault-password"
     password.write_text("dummy-vault-password\n")
     encrypt = subprocess.run(
@@ -223,9 +229,26 @@ def test_the_example_passes_with_an_encrypted_dummy_vault(tmp_path):
     )
     assert encrypt.returncode == 0, encrypt.stderr
     assert vault.read_text().startswith("$ANSIBLE_VAULT;")
-    result = _ansible_playbook("-i", str(inventory), "--vault-password-file", str(password), PREFLIGHT)
+    return _ansible_playbook("-i", str(inventory), "--vault-password-file", str(password), PREFLIGHT)
+
+
+def test_the_example_passes_with_an_encrypted_vault_of_random_values(tmp_path):
+    result = _example_with_vault(tmp_path, lambda name, value: "%s-%s" % (secrets.token_urlsafe(24), name[-4:]))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "inventory topology accepted (12 hosts)" in result.stdout
+
+
+def test_the_example_refuses_its_own_placeholders(tmp_path):
+    """vault.yml copied from vault.yml.example and encrypted without replacing CHANGE-ME is refused."""
+    result = _example_with_vault(tmp_path, lambda name, value: value)
+    message = _refused(
+        result,
+        "keel_patroni_superuser_password=<secret> is refused:",
+        "it is a placeholder of the example inventory (CHANGE-ME)",
+        "redis_cluster_app_password=<secret> is refused: it has 9 characters, fewer than the 16 required",
+        "tls_ca_key_passphrase=<secret> is refused",
+    )
+    assert "CHANGE-ME;" not in message and "=CHANGE-ME" not in message
 
 
 def test_the_example_maps_every_vault_variable():

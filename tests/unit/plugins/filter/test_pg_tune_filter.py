@@ -49,7 +49,11 @@ def test_pg_tune_settings_is_the_flat_view_of_pg_tune():
 @pytest.mark.parametrize(
     "args, kwargs, text",
     [
-        (("oltp", 15, 100000), {}, "connection_budget: 100000 connections do not fit"),
+        (
+            ("oltp", 15, 100000),
+            {},
+            "connection_budget: 100013 connections (connection budget 100000 + 3 superuser-reserved",
+        ),
         (("olap",), {}, "workload: unknown workload 'olap'"),
         (("oltp", 11), {}, "pg_version"),
         (("oltp", 15, 100), {"overrides": {"work_mem": "16kB"}}, "overrides.work_mem"),

@@ -555,7 +555,9 @@ def test_render_time_uses_the_largest_exact_unit(ms, text):
 
 # --------------------------------------------------------------------------- properties
 
-RAM_FIELDS = {"connection_budget", "reserved_memory_bytes", "profile.effective_memory_bytes"}
+# profile.effective_cpus: a host whose CPU count asks for more parallel workers than its memory holds is
+# refused naming the CPU count, not the memory (issue 16: effective_cpus=10**6 blamed the memory).
+RAM_FIELDS = {"connection_budget", "reserved_memory_bytes", "profile.effective_memory_bytes", "profile.effective_cpus"}
 
 
 @st.composite
@@ -635,3 +637,72 @@ def test_work_mem_is_the_largest_step_that_fits():
     step = MiB if work_mem >= 8 * MiB else 64 * KiB
     with pytest.raises(SizingError, match="exceeds effective memory"):
         compute(profile, "oltp", 15, 100, overrides={"work_mem": "%dkB" % ((work_mem + step) // KiB)})
+
+
+# --------------------------------------------------------------------------- issue 16: limits and blame
+
+
+def test_very_large_hosts_stay_within_postgresql_limits():
+    result = compute(profile_of(64 * TiB, cpus=4096), "dw", 17, 100)
+    v = {name: check_value(name, item["value"]) for name, item in result["settings"].items()}
+    assert v["shared_buffers"] <= (2**31 - 1) // 2 * 8 * KiB
+    assert v["effective_cache_size"] <= (2**31 - 1) * 8 * KiB
+    assert v["max_parallel_workers"] == 1024
+    assert v["max_parallel_workers_per_gather"] <= 1024
+    assert v["max_parallel_maintenance_workers"] <= 1024
+    check_settings(result["settings"], 17)
+
+
+@pytest.mark.parametrize("memory", [2**51, 2**80])
+def test_absurd_memory_is_refused_naming_the_profile(memory):
+    with pytest.raises(SizingError, match="more than any host has") as error:
+        compute(profile_of(memory), "oltp", 15, 100)
+    assert error.value.field == "profile.effective_memory_bytes"
+
+
+@pytest.mark.parametrize("workload", [["oltp"], {"oltp": 1}, 3, None])
+def test_a_workload_that_is_not_a_name_is_refused_clearly(workload):
+    with pytest.raises(SizingError, match="must be one workload name") as error:
+        compute(profile_of(8 * GiB), workload, 15, 100)
+    assert error.value.field == "workload"
+
+
+@pytest.mark.parametrize(
+    "profile, kwargs, field, text, absent",
+    [
+        # A million CPUs: the parallel workers do not fit, not the memory.
+        (profile_of(8 * GiB, cpus=10**6), {}, "profile.effective_cpus", "1000000 CPUs ask for 1024", None),
+        # A shared_buffers override that takes the memory: the override, not the profile.
+        (
+            profile_of(8 * GiB),
+            {"overrides": {"shared_buffers": "7GB"}},
+            "overrides.shared_buffers",
+            "shared_buffers",
+            None,
+        ),
+        # A max_connections override: its own value, not the budget.
+        (
+            profile_of(8 * GiB),
+            {"overrides": {"max_connections": 100000}},
+            "overrides.max_connections",
+            "max_connections=100000 (override)",
+            "connection budget",
+        ),
+        # A 512MB host with a small reservation: the connection budget.
+        (
+            profile_of(512 * MiB),
+            {"reserved_memory_bytes": 64 * MiB},
+            "connection_budget",
+            "lower connection_budget",
+            None,
+        ),
+        (profile_of(512 * MiB), {}, "connection_budget", "lower connection_budget to at most", None),
+    ],
+)
+def test_memory_refusals_blame_the_right_input(profile, kwargs, field, text, absent):
+    with pytest.raises(SizingError) as error:
+        compute(profile, "oltp", 15, 100, **kwargs)
+    assert error.value.field == field, str(error.value)
+    assert text in str(error.value)
+    if absent:
+        assert absent not in str(error.value)
