@@ -11,6 +11,7 @@ import subprocess
 
 import pytest
 import testinfra
+from redislab import Lab
 
 
 def _inventory():
@@ -30,6 +31,10 @@ LAB_NET = os.environ["KEEL_LAB_NET"]
 
 
 def pytest_generate_tests(metafunc):
+    # One test per redis host for the in-container checks of redis/ (testinfra's own `host` fixture
+    # would read ansible_host untemplated: "{{ keel_lab_name }}-...").
+    if "redis_host" in metafunc.fixturenames:
+        metafunc.parametrize("redis_host", Lab(INVENTORY).hosts, indirect=True)
     if "lab_host" in metafunc.fixturenames:
         group = getattr(metafunc.function, "lab_group", "lab")
         names = sorted(INVENTORY[group]["hosts"])
@@ -60,3 +65,17 @@ def inventory():
 def etcd_hosts():
     hostvars = INVENTORY["_meta"]["hostvars"]
     return {h: "%s.%s" % (LAB_NET, hostvars[h]["keel_lab_host_id"]) for h in INVENTORY["etcd"]["hosts"]}
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """The Redis Cluster of the lab (redislab.Lab): its hosts, instances and a redis-cli runner."""
+    return Lab(INVENTORY)
+
+
+@pytest.fixture
+def redis_host(request, lab):
+    """testinfra host of one redis lab container, reached through the Docker backend."""
+    host = testinfra.get_host("docker://%s" % lab.container(request.param))
+    host.inventory_name = request.param
+    return host

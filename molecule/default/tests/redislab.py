@@ -1,4 +1,4 @@
-"""Fixtures for the Redis Cluster verify step.
+"""The lab's Redis Cluster as the tests of redis/ see it (fixtures `lab` and `redis_host` in conftest.py).
 
 Checks run from OUTSIDE the instance under test: redis-cli inside one lab container talks TLS
 to the instances on the OTHER redis hosts, over the lab network, as the application user (the
@@ -7,29 +7,11 @@ test runner itself has no redis-cli). Passwords come from the lab inventory (lab
 
 from __future__ import annotations
 
-import functools
-import json
 import os
 import subprocess
 from dataclasses import dataclass
 
-import pytest
-import testinfra
-
 CA = "/etc/keel/tls/ca.crt"
-
-
-@functools.lru_cache(maxsize=1)
-def _inventory():
-    path = os.environ["MOLECULE_INVENTORY_FILE"]
-    out = subprocess.run(
-        ["ansible-inventory", "-i", os.path.dirname(path), "--list"],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "ANSIBLE_CONFIG": os.environ.get("ANSIBLE_CONFIG", "")},
-    ).stdout
-    return json.loads(out)
 
 
 @dataclass(frozen=True)
@@ -116,23 +98,3 @@ class Lab:
         rc, out = self.cli(target, "CLUSTER", "INFO")
         assert rc == 0, out
         return dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-
-
-@pytest.fixture(scope="session")
-def lab():
-    return Lab(_inventory())
-
-
-def pytest_generate_tests(metafunc):
-    # One test per redis host for in-container checks. testinfra's own `host` fixture cannot be
-    # used here: it reads ansible_host from the inventory untemplated ("{{ keel_lab_name }}-...").
-    if "redis_host" in metafunc.fixturenames:
-        metafunc.parametrize("redis_host", Lab(_inventory()).hosts, indirect=True)
-
-
-@pytest.fixture
-def redis_host(request, lab):
-    """testinfra host of one redis lab container, reached through the Docker backend."""
-    host = testinfra.get_host("docker://%s" % lab.container(request.param))
-    host.inventory_name = request.param
-    return host
