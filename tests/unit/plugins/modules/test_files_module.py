@@ -8,6 +8,7 @@ import os
 import pwd
 
 import pytest
+import yaml
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.keel.postgres.plugins.modules import files as module
@@ -73,3 +74,19 @@ def test_failure_reports_the_entries_done_before_it(tmp_path, capsys):
     assert code == 1 and "validate command '/bin/false %s' failed" in result["msg"]
     assert result["changed"] is True and result["changed_files"] == [str(tmp_path / "a")]
     assert (tmp_path / "a").read_text() == "first\n" and not (tmp_path / "b").exists()
+
+
+def test_documentation_matches_argument_spec():
+    doc = yaml.safe_load(module.DOCUMENTATION)
+    documented = doc["options"]["files"]["suboptions"]
+    spec = module.argument_spec()["files"]["options"]
+    assert sorted(documented) == sorted(spec)
+    for name, rules in spec.items():
+        assert documented[name].get("type", "str") == rules.get("type", "str"), name
+        assert documented[name].get("default") == rules.get("default"), name
+        assert bool(documented[name].get("required")) == bool(rules.get("required")), name
+    assert spec["content"]["no_log"] is True
+    assert doc["attributes"]["check_mode"]["support"] == "full"
+    assert doc["attributes"]["diff_mode"]["support"] == "full"
+    for key, entry in yaml.safe_load(module.RETURN).items():
+        assert "type" in entry and "sample" in entry, key
