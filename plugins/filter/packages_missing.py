@@ -32,7 +32,8 @@ EXAMPLES = r"""
   ansible.builtin.apt:
     name: [pgbouncer]
     state: present
-  when: ['pgbouncer'] | keel.postgres.packages_missing(ansible_facts.packages | default(none)) | length > 0
+  when: >-
+    ['pgbouncer'] | keel.postgres.packages_missing(ansible_facts.packages | default(none)) | length > 0
 """
 
 RETURN = r"""

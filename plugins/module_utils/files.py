@@ -79,7 +79,7 @@ def normalize(entry):
     data = entry["content"].encode("utf-8")
     if len(data) > MAX_CONTENT_BYTES:
         raise FilesError("%s: content is %d bytes, over the 1 MiB limit of this module" % (dest, len(data)))
-    if out["validate"] and "%s" not in out["validate"]:
+    if out["validate"] and "%s" not in out["validate"].replace("%%", ""):
         raise FilesError(
             "%s: validate must contain %%s (the temporary file to check), got %r" % (dest, out["validate"])
         )
@@ -147,9 +147,19 @@ def differences(entry, current, uid, gid):
     return changed
 
 
+_VALIDATE_PLACEHOLDER = re.compile(r"%([%s])")
+
+
+def validate_argv(command, path):
+    """``command`` split like a shell would, with %s replaced by ``path`` and %% by %, as
+    ansible.builtin.template and copy fill in their ``validate`` (Python %-formatting)."""
+    filled = _VALIDATE_PLACEHOLDER.sub(lambda m: "%" if m.group(1) == "%" else shlex.quote(path), command)
+    return shlex.split(filled)
+
+
 def run_validate(command, path):
-    """Run ``command`` with %s replaced by ``path``; returns (rc, stdout, stderr)."""
-    argv = shlex.split(command.replace("%s", shlex.quote(path)))
+    """Run ``command`` with %s replaced by ``path`` (%% stays a literal %); returns (rc, stdout, stderr)."""
+    argv = validate_argv(command, path)
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     return proc.returncode, proc.stdout, proc.stderr
 

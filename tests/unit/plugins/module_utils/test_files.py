@@ -176,3 +176,17 @@ def test_type_mismatch_refused(tmp_path):
     os.symlink(tmp_path / "d", tmp_path / "link")
     with pytest.raises(fu.FilesError, match="symlink or special file"):
         fu.ensure([entry(tmp_path / "link", state="directory", content=None)])
+
+
+@pytest.mark.parametrize(
+    "command, expected",
+    [
+        ("haproxy -c -q -f %s", ["haproxy", "-c", "-q", "-f", "/tmp/x y"]),
+        # %% is a literal % as in ansible.builtin.template's validate (patroni.yml's printf "%%s")
+        ('sh -c \'printf "%%s" "$1"\' validate %s', ["sh", "-c", 'printf "%s" "$1"', "validate", "/tmp/x y"]),
+    ],
+)
+def test_validate_fills_in_the_path_like_the_template_module(command, expected):
+    from ansible_collections.keel.postgres.plugins.module_utils.files import validate_argv
+
+    assert validate_argv(command, "/tmp/x y") == expected
