@@ -44,7 +44,7 @@ def _hosts(**changes):
     hosts = {h: dict(copy.deepcopy(COMMON), keel_region="r1") for h in "abc"}
     hosts["d"] = dict(copy.deepcopy(COMMON), keel_region="dr")
     for key, value in changes.items():
-        host, _, name = key.partition("__")
+        host, _sep, name = key.partition("__")
         if not name:
             for hvars in hosts.values():
                 hvars[key] = value
