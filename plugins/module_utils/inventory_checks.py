@@ -48,6 +48,15 @@ REDIS_USERS = (
     ("redis_cluster_app_password", "redis_cluster_app_user", "app"),
 )
 REDIS_MIN_LENGTH = 16
+# Redis memory inputs (MB) of the redis_cluster role; their arithmetic against the RAM is the role's
+# planner (roles/redis_cluster/files/redis_cluster_plan.py), run by the preflight where the RAM is given.
+REDIS_MEMORY_MB = (
+    "redis_cluster_memory_total_mb",
+    "redis_cluster_maxmemory_mb",
+    "redis_cluster_os_reserved_mb",
+    "redis_cluster_postgres_reserved_mb",
+)
+REDIS_MIN_MAXMEMORY_MB = 16  # the planner's smallest maxmemory per instance
 CIPHER_MIN_LENGTH = 20
 
 STANZA_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -110,6 +119,9 @@ VARIABLES = tuple(
             "redis_cluster_bus_port_offset",
             "redis_cluster_replicas",
             "redis_cluster_extra_users",
+            *REDIS_MEMORY_MB,
+            "redis_cluster_maxmemory_fraction",
+            "redis_cluster_postgres_reserved_fraction",
             "tls_ca_key_passphrase",
             *[name for entry in PATRONI_SECRETS + ETCD_SECRETS for name in entry[:2] if name],
             *[name for entry in REDIS_USERS for name in entry[:2]],
@@ -169,6 +181,20 @@ def _as_int(value):
         return value
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
+    return None
+
+
+def _as_fraction(value):
+    """A float from a number or a numeric string, else None (booleans are not numbers)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
     return None
 
 
@@ -457,6 +483,12 @@ def check_redis(hvars, lab):
             "redis_cluster_admin_user, redis_cluster_replication_user, redis_cluster_app_user and the names of "
             "redis_cluster_extra_users distinct values" % ", ".join(map(str, clashes))
         )
+    errors += check_redis_sizes(hvars)
+    replicas = hvars.get("redis_cluster_replicas", 1)
+    if _as_int(replicas) is None:
+        errors.append(
+            "redis_cluster_replicas=%r must be a whole number of replicas per master (at least 1)" % (replicas,)
+        )
     ports = hvars.get("redis_cluster_ports", [7000, 7001])
     offset = _as_int(hvars.get("redis_cluster_bus_port_offset", 10000))
     ints = [_as_int(p) for p in ports] if isinstance(ports, list) else [None]
@@ -465,6 +497,33 @@ def check_redis(hvars, lab):
             "redis_cluster_ports=%r must be distinct ports >= 1024 whose bus ports (+ redis_cluster_bus_port_offset="
             "%r) stay <= 65535" % (ports, offset)
         )
+    return errors
+
+
+def check_redis_sizes(hvars):
+    """Types and ranges of the Redis memory inputs a host's inventory gives (the planner does the sums)."""
+    errors = []
+    for name in REDIS_MEMORY_MB:
+        if name in hvars and (_as_int(hvars[name]) is None or _as_int(hvars[name]) < 0):
+            errors.append(
+                "%s=%r must be a whole number of MB, 0 or more (0: %s)"
+                % (name, hvars[name], "sized by the role" if name in REDIS_MEMORY_MB[:2] else "none reserved")
+            )
+    maxmemory = _as_int(hvars.get("redis_cluster_maxmemory_mb", 0))
+    if maxmemory is not None and 0 < maxmemory < REDIS_MIN_MAXMEMORY_MB:
+        errors.append(
+            "redis_cluster_maxmemory_mb=%d is below %d MB per instance: give at least %d or leave it at 0 "
+            "(sized from the RAM left after PostgreSQL)" % (maxmemory, REDIS_MIN_MAXMEMORY_MB, REDIS_MIN_MAXMEMORY_MB)
+        )
+    for name, low_open, high_open, example in (
+        ("redis_cluster_maxmemory_fraction", True, False, "greater than 0 and at most 1, e.g. 0.6"),
+        ("redis_cluster_postgres_reserved_fraction", False, True, "at least 0 and below 1, e.g. 0.5"),
+    ):
+        if name not in hvars:
+            continue
+        value = _as_fraction(hvars[name])
+        if value is None or value < 0 or value > 1 or (low_open and value == 0) or (high_open and value == 1):
+            errors.append("%s=%r must be a fraction %s" % (name, hvars[name], example))
     return errors
 
 

@@ -135,3 +135,37 @@ def test_one_message_for_a_value_shared_by_every_host():
 
 def test_standalone_needs_no_patroni_secrets():
     assert _errors(keel_postgresql_manager="standalone", keel_patroni_restapi_password="") == []
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({"a__redis_cluster_memory_total_mb": "lots"}, "redis_cluster_memory_total_mb='lots' must be a whole number"),
+        ({"redis_cluster_maxmemory_mb": -1}, "redis_cluster_maxmemory_mb=-1 must be a whole number of MB"),
+        ({"redis_cluster_maxmemory_mb": 8}, "redis_cluster_maxmemory_mb=8 is below 16 MB per instance"),
+        ({"redis_cluster_os_reserved_mb": 1.5}, "redis_cluster_os_reserved_mb=1.5 must be a whole number"),
+        ({"redis_cluster_postgres_reserved_mb": True}, "redis_cluster_postgres_reserved_mb=True must be"),
+        ({"redis_cluster_maxmemory_fraction": 0}, "redis_cluster_maxmemory_fraction=0 must be a fraction greater"),
+        ({"redis_cluster_maxmemory_fraction": "1.5"}, "redis_cluster_maxmemory_fraction='1.5' must be a fraction"),
+        ({"redis_cluster_postgres_reserved_fraction": 1}, "redis_cluster_postgres_reserved_fraction=1 must be"),
+        ({"redis_cluster_postgres_reserved_fraction": "half"}, "redis_cluster_postgres_reserved_fraction='half'"),
+        ({"redis_cluster_replicas": "one"}, "redis_cluster_replicas='one' must be a whole number"),
+    ],
+)
+def test_refused_redis_sizes(changes, expected):
+    errors = _errors(**changes)
+    assert any(expected in e for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"redis_cluster_memory_total_mb": 8192, "redis_cluster_maxmemory_mb": 1024},
+        {"redis_cluster_maxmemory_mb": "16", "redis_cluster_os_reserved_mb": 0},
+        {"redis_cluster_maxmemory_fraction": 1, "redis_cluster_postgres_reserved_fraction": 0},
+        {"redis_cluster_maxmemory_fraction": "0.6", "redis_cluster_postgres_reserved_fraction": 0.5},
+        {"redis_cluster_maxmemory_mb": 0, "redis_cluster_memory_total_mb": 0, "redis_cluster_replicas": "1"},
+    ],
+)
+def test_accepted_redis_sizes(changes):
+    assert _errors(**changes) == []
