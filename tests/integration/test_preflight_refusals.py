@@ -154,6 +154,10 @@ CASES = [
     ("sync-mode-unquoted-on", "keel_synchronous_mode", {"keel_synchronous_mode": True}, {}),
     ("dr-scope-equals-primary", "keel_dr_cluster_name", {"keel_dr_cluster_name": "keel-lab"}, {}),
     ("address-duplicate", "keel_address", {}, {"pg-usw2": {"keel_lab_host_id": 11}}),
+    # Timings and lifetimes the Patroni, etcd and tls role preflights would refuse on the hosts.
+    ("patroni-timings", "patroni_retry_timeout=10", {"patroni_retry_timeout": 10}, {}),
+    ("etcd-election-timeout", "etcd_election_timeout=300", {"etcd_election_timeout": 300}, {}),
+    ("tls-renew-window", "tls_renew_days=400", {"tls_renew_days": 400}, {}),
     # Redis sizes the inventory gives, checked without the host's RAM.
     ("redis-fraction-out-of-range", "redis_cluster_maxmemory_fraction", {"redis_cluster_maxmemory_fraction": 1.5}, {}),
     (
