@@ -106,9 +106,12 @@ def inventory_errors(groups, hostvars, lab=False):
             if found:
                 values[name] = value
         hosts[host] = values
+    # Platform-wide values as the first PostgreSQL member sees them (else the first host), as in
+    # playbooks/preflight.yml: the same answer whatever --limit puts first.
     regions = None
-    if groups.get("all"):
-        found, regions = _resolve(hostvars.get(groups["all"][0]) or {}, "keel_regions")
+    reference = [h for name in ("postgres", "postgres_dr", "all") for h in groups.get(name, [])]
+    if reference:
+        found, regions = _resolve(hostvars.get(reference[0]) or {}, "keel_regions")
     return validate(groups, hosts, lab=bool(lab), regions=regions if isinstance(regions, Mapping) else None)
 
 

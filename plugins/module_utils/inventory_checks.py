@@ -48,7 +48,32 @@ REDIS_USERS = (
     ("redis_cluster_app_password", "redis_cluster_app_user", "app"),
 )
 REDIS_MIN_LENGTH = 16
+# Redis memory inputs (MB) of the redis_cluster role; their arithmetic against the RAM is the role's
+# planner (roles/redis_cluster/files/redis_cluster_plan.py), run by the preflight where the RAM is given.
+REDIS_MEMORY_MB = (
+    "redis_cluster_memory_total_mb",
+    "redis_cluster_maxmemory_mb",
+    "redis_cluster_os_reserved_mb",
+    "redis_cluster_postgres_reserved_mb",
+)
+REDIS_MIN_MAXMEMORY_MB = 16  # the planner's smallest maxmemory per instance
 CIPHER_MIN_LENGTH = 20
+
+# Role defaults the timing and lifetime checks fall back to when the inventory sets only some of
+# them; tests/unit keeps them equal to roles/<role>/defaults/main.yml.
+PATRONI_TIMINGS = {
+    "patroni_ttl": 20,
+    "patroni_loop_wait": 2,
+    "patroni_retry_timeout": 5,
+    "patroni_primary_start_timeout": 30,
+}
+ETCD_TIMINGS = {
+    "etcd_heartbeat_interval": 100,
+    "etcd_election_timeout": 1000,
+    "etcd_client_port": 2379,
+    "etcd_peer_port": 2380,
+}
+TLS_LIFETIMES = {"tls_cert_valid_days": 365, "tls_renew_days": 30, "tls_ca_valid_days": 3650, "tls_ca_renew_days": 180}
 
 STANZA_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -110,7 +135,13 @@ VARIABLES = tuple(
             "redis_cluster_bus_port_offset",
             "redis_cluster_replicas",
             "redis_cluster_extra_users",
+            *REDIS_MEMORY_MB,
+            "redis_cluster_maxmemory_fraction",
+            "redis_cluster_postgres_reserved_fraction",
             "tls_ca_key_passphrase",
+            *PATRONI_TIMINGS,
+            *ETCD_TIMINGS,
+            *TLS_LIFETIMES,
             *[name for entry in PATRONI_SECRETS + ETCD_SECRETS for name in entry[:2] if name],
             *[name for entry in REDIS_USERS for name in entry[:2]],
         }
@@ -169,6 +200,20 @@ def _as_int(value):
         return value
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
+    return None
+
+
+def _as_fraction(value):
+    """A float from a number or a numeric string, else None (booleans are not numbers)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
     return None
 
 
@@ -457,6 +502,12 @@ def check_redis(hvars, lab):
             "redis_cluster_admin_user, redis_cluster_replication_user, redis_cluster_app_user and the names of "
             "redis_cluster_extra_users distinct values" % ", ".join(map(str, clashes))
         )
+    errors += check_redis_sizes(hvars)
+    replicas = hvars.get("redis_cluster_replicas", 1)
+    if _as_int(replicas) is None:
+        errors.append(
+            "redis_cluster_replicas=%r must be a whole number of replicas per master (at least 1)" % (replicas,)
+        )
     ports = hvars.get("redis_cluster_ports", [7000, 7001])
     offset = _as_int(hvars.get("redis_cluster_bus_port_offset", 10000))
     ints = [_as_int(p) for p in ports] if isinstance(ports, list) else [None]
@@ -464,6 +515,100 @@ def check_redis(hvars, lab):
         errors.append(
             "redis_cluster_ports=%r must be distinct ports >= 1024 whose bus ports (+ redis_cluster_bus_port_offset="
             "%r) stay <= 65535" % (ports, offset)
+        )
+    return errors
+
+
+def check_redis_sizes(hvars):
+    """Types and ranges of the Redis memory inputs a host's inventory gives (the planner does the sums)."""
+    errors = []
+    for name in REDIS_MEMORY_MB:
+        if name in hvars and (_as_int(hvars[name]) is None or _as_int(hvars[name]) < 0):
+            errors.append(
+                "%s=%r must be a whole number of MB, 0 or more (0: %s)"
+                % (name, hvars[name], "sized by the role" if name in REDIS_MEMORY_MB[:2] else "none reserved")
+            )
+    maxmemory = _as_int(hvars.get("redis_cluster_maxmemory_mb", 0))
+    if maxmemory is not None and 0 < maxmemory < REDIS_MIN_MAXMEMORY_MB:
+        errors.append(
+            "redis_cluster_maxmemory_mb=%d is below %d MB per instance: give at least %d or leave it at 0 "
+            "(sized from the RAM left after PostgreSQL)" % (maxmemory, REDIS_MIN_MAXMEMORY_MB, REDIS_MIN_MAXMEMORY_MB)
+        )
+    for name, low_open, high_open, example in (
+        ("redis_cluster_maxmemory_fraction", True, False, "greater than 0 and at most 1, e.g. 0.6"),
+        ("redis_cluster_postgres_reserved_fraction", False, True, "at least 0 and below 1, e.g. 0.5"),
+    ):
+        if name not in hvars:
+            continue
+        value = _as_fraction(hvars[name])
+        if value is None or value < 0 or value > 1 or (low_open and value == 0) or (high_open and value == 1):
+            errors.append("%s=%r must be a fraction %s" % (name, hvars[name], example))
+    return errors
+
+
+# --- timings and lifetimes the role preflights would refuse late ------------------------------
+
+
+def _numbers(hvars, defaults):
+    """(values, errors): the inventory's values over the role defaults, as ints; None when none is set."""
+    given = [hvars[name] for name in defaults if name in hvars]
+    if not given or any(isinstance(value, Unresolved) for value in given):
+        return None, []
+    values, errors = {}, []
+    for name, default in defaults.items():
+        value = hvars.get(name, default)
+        number = _as_int(value)
+        if number is None:
+            errors.append("%s=%r must be a whole number (default %d)" % (name, value, default))
+        values[name] = number
+    return (None if errors else values), errors
+
+
+def check_patroni_timings(hvars):
+    """What roles/patroni/tasks/preflight.yml refuses, before any host: Patroni 4 would adjust these silently."""
+    v, errors = _numbers(hvars, PATRONI_TIMINGS)
+    if v is None:
+        return errors
+    ttl, loop, retry = v["patroni_ttl"], v["patroni_loop_wait"], v["patroni_retry_timeout"]
+    if ttl < 20 or loop < 1 or retry < 3 or loop + 2 * retry > ttl or v["patroni_primary_start_timeout"] < 0:
+        errors.append(
+            "patroni_ttl=%d, patroni_loop_wait=%d, patroni_retry_timeout=%d, patroni_primary_start_timeout=%d: "
+            "Patroni 4 needs ttl >= 20, loop_wait >= 1, retry_timeout >= 3, loop_wait + 2 x retry_timeout <= ttl "
+            "and primary_start_timeout >= 0 (it would adjust the values silently); raise patroni_ttl or lower the "
+            "others" % (ttl, loop, retry, v["patroni_primary_start_timeout"])
+        )
+    return errors
+
+
+def check_etcd_timings(hvars):
+    v, errors = _numbers(hvars, ETCD_TIMINGS)
+    if v is None:
+        return errors
+    if v["etcd_election_timeout"] < 5 * v["etcd_heartbeat_interval"]:
+        errors.append(
+            "etcd_election_timeout=%d must be at least 5 x etcd_heartbeat_interval=%d (etcd's tuning guide): "
+            "raise etcd_election_timeout to %d or lower the heartbeat"
+            % (v["etcd_election_timeout"], v["etcd_heartbeat_interval"], 5 * v["etcd_heartbeat_interval"])
+        )
+    if v["etcd_client_port"] == v["etcd_peer_port"]:
+        errors.append(
+            "etcd_client_port=%d equals etcd_peer_port: give clients and peers different ports (2379, 2380)"
+            % v["etcd_client_port"]
+        )
+    return errors
+
+
+def check_tls_lifetimes(hvars):
+    v, errors = _numbers(hvars, TLS_LIFETIMES)
+    if v is None:
+        return errors
+    cert, renew = v["tls_cert_valid_days"], v["tls_renew_days"]
+    ca, ca_renew = v["tls_ca_valid_days"], v["tls_ca_renew_days"]
+    if not (cert > renew > 0 and ca > ca_renew > 0 and ca > cert):
+        errors.append(
+            "tls_cert_valid_days=%d must exceed tls_renew_days=%d (> 0), tls_ca_valid_days=%d must exceed "
+            "tls_ca_renew_days=%d (> 0) and tls_cert_valid_days; otherwise every run would re-issue the certificates"
+            % (cert, renew, ca, ca_renew)
         )
     return errors
 
@@ -483,15 +628,18 @@ def validate(groups, hosts, lab=False, regions=None):
             _add(errors, check_users(hvars["postgresql_users"], lab))
         if hvars.get("keel_postgresql_manager") == "patroni":
             _add(errors, check_secret_table(hvars, PATRONI_SECRETS, lab))
+            _add(errors, check_patroni_timings(hvars))
         _add(errors, check_pgbackrest(hvars, lab))
     for host in _hosts_of(groups, ("pgbouncer",)):
         _add(errors, check_pgbouncer(hosts.get(host) or {}, lab))
     for host in _hosts_of(groups, ("etcd",)):
         _add(errors, check_secret_table(hosts.get(host) or {}, ETCD_SECRETS, lab))
+        _add(errors, check_etcd_timings(hosts.get(host) or {}))
     for host in _hosts_of(groups, ("redis",)):
         _add(errors, check_redis(hosts.get(host) or {}, lab))
     for host in _hosts_of(groups, ("all",)):
         hvars = hosts.get(host) or {}
+        _add(errors, check_tls_lifetimes(hvars))
         _add(
             errors,
             secret_errors("tls_ca_key_passphrase", hvars.get("tls_ca_key_passphrase", ""), lab=lab, required=False),

@@ -3,7 +3,13 @@
 Each case runs the real ``ansible-playbook site.yml`` against a copy of inventories/lab (one case
 against inventories/example) with one mistake, and with every host made unreachable (SSH to a
 name under .invalid, which never resolves): a run that is not refused on the controller shows up
-as UNREACHABLE hosts in the PLAY RECAP. The control case (no mistake) proves exactly that.
+as UNREACHABLE hosts in the PLAY RECAP. The control cases (no mistake) prove exactly that.
+
+The preflight play targets ``all`` (so that ``--limit`` cannot skip it) and runs each task once,
+delegated to localhost: the PLAY RECAP names the first host of the run with ``unreachable=0``, every
+task result reads ``[<host> -> localhost]``, and no later play starts. Some cases run with
+``--limit`` on one host, also one that is not where the mistake is: the whole inventory is still
+checked.
 
 The runs are independent, so they run in a thread pool once for the module; each case is then its
 own pytest test that reads its result.
@@ -148,7 +154,45 @@ CASES = [
     ("sync-mode-unquoted-on", "keel_synchronous_mode", {"keel_synchronous_mode": True}, {}),
     ("dr-scope-equals-primary", "keel_dr_cluster_name", {"keel_dr_cluster_name": "keel-lab"}, {}),
     ("address-duplicate", "keel_address", {}, {"pg-usw2": {"keel_lab_host_id": 11}}),
+    # Timings and lifetimes the Patroni, etcd and tls role preflights would refuse on the hosts.
+    ("patroni-timings", "patroni_retry_timeout=10", {"patroni_retry_timeout": 10}, {}),
+    ("etcd-election-timeout", "etcd_election_timeout=300", {"etcd_election_timeout": 300}, {}),
+    ("tls-renew-window", "tls_renew_days=400", {"tls_renew_days": 400}, {}),
+    # Redis sizes the inventory gives, checked without the host's RAM.
+    ("redis-fraction-out-of-range", "redis_cluster_maxmemory_fraction", {"redis_cluster_maxmemory_fraction": 1.5}, {}),
+    (
+        "redis-maxmemory-not-a-number",
+        "redis_cluster_maxmemory_mb",
+        {},
+        {"pg-usw2": {"redis_cluster_maxmemory_mb": "2g"}},
+    ),
 ]
+# (case id, variable, extra vars, host_vars files, --limit): a bad inventory run on one host.
+LIMIT_CASES = [
+    (
+        "limit-one-host-weak-secret",
+        "keel_patroni_superuser_password",
+        {"keel_patroni_superuser_password": "short"},
+        {},
+        "pg-use1",
+    ),
+    (
+        "limit-another-host-redis-memory",
+        "redis_cluster_memory_total_mb",
+        {},
+        {"pg-use1": {"redis_cluster_memory_total_mb": 1024, "redis_cluster_maxmemory_mb": 2048}},
+        "pg-aps1",
+    ),
+    ("limit-another-host-member-name", "patroni_name", {}, {"pg-dr1": {"patroni_name": "pg-use1"}}, "pg-euw1"),
+    (
+        "limit-dr-host-region-key-typo",
+        "keel_regions['us-wset-2']",
+        {"keel_regions": _regions(us_west_2="us-wset-2")},
+        {},
+        "pg-dr1",
+    ),
+]
+PREFLIGHT_PLAY = "Preflight - validate the platform inventory"
 # The lab's lab-only values in an inventory that is not the lab's (the example, with a vault of random values).
 EXAMPLE_CASE = ("secret-lab-value-outside-the-lab", "keel_patroni_rewind_password")
 
@@ -171,7 +215,7 @@ def _example_vault(inventory):
     (inventory / "group_vars" / "all" / "vault.yml").write_text(yaml.safe_dump(values))
 
 
-def _run(inventory, extra_vars):
+def _run(inventory, extra_vars, limit=None):
     env = dict(
         os.environ,
         ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
@@ -182,6 +226,8 @@ def _run(inventory, extra_vars):
     argv = [ANSIBLE_PLAYBOOK, "-i", str(inventory), SITE]
     if extra_vars:
         argv += ["-e", json.dumps(extra_vars)]
+    if limit:
+        argv += ["--limit", limit]
     started = time.monotonic()
     result = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=env, check=False, timeout=300)
     return result, time.monotonic() - started
@@ -194,7 +240,10 @@ def runs(tmp_path_factory):
     jobs = {}
     for case_id, _variable, extra_vars, host_vars in CASES:
         jobs[case_id] = (_inventory(LAB, tmp, case_id, host_vars), extra_vars)
+    for case_id, _variable, extra_vars, host_vars, limit in LIMIT_CASES:
+        jobs[case_id] = (_inventory(LAB, tmp, case_id, host_vars), extra_vars, limit)
     jobs["control-lab-unchanged"] = (_inventory(LAB, tmp, "control", {}), {})
+    jobs["control-limit"] = (_inventory(LAB, tmp, "control-limit", {}), {}, "pg-aps1")
     example = _inventory(EXAMPLE, tmp, EXAMPLE_CASE[0], {})
     _example_vault(example)
     jobs[EXAMPLE_CASE[0]] = (example, {})
@@ -204,18 +253,41 @@ def runs(tmp_path_factory):
         return {case_id: future.result() for case_id, future in futures.items()}
 
 
-def _recap_hosts(output):
+def _recap(output):
+    """PLAY RECAP as host -> {ok: n, changed: n, unreachable: n, failed: n, ...}."""
     recap = output.split("PLAY RECAP", 1)[-1]
-    return re.findall(r"^(\S+)\s+: ok=", recap, re.M)
+    return {
+        host: {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", counts)}
+        for host, counts in re.findall(r"^(\S+)\s+: (ok=.*)$", recap, re.M)
+    }
 
 
-def _assert_refused_on_the_controller(result, variable):
+def _recap_hosts(output):
+    return list(_recap(output))
+
+
+def _plays(output):
+    return re.findall(r"^PLAY \[(.*)\] \*", output, re.M)
+
+
+def _assert_refused_on_the_controller(result, variable, limit=None):
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     assert "UNREACHABLE" not in output, output
-    assert _recap_hosts(result.stdout) == ["localhost"], output
-    assert "fatal: [localhost]" in result.stdout, output
-    assert not re.search(r"fatal: \[(?!localhost\])", result.stdout), output
+    # The preflight play is the only one that started: no play after it reached a host.
+    assert _plays(result.stdout) == [PREFLIGHT_PLAY], output
+    # One host in the recap (the first of the run, which carries the run_once results), never unreachable.
+    recap = _recap(result.stdout)
+    assert len(recap) == 1, output
+    host, counts = next(iter(recap.items()))
+    assert counts["unreachable"] == 0 and counts["failed"] == 1, output
+    if limit:
+        assert host == limit, output
+    # Every task ran on the controller: each result is [<host> -> localhost...].
+    results = re.findall(r"^(?:ok|changed|failed|fatal): \[([^\]]*)\]", result.stdout, re.M)
+    assert results, output
+    assert all(name.startswith(host + " -> localhost") for name in results), output
+    assert re.search(r"^fatal: \[%s -> localhost" % re.escape(host), result.stdout, re.M), output
     message = next((line for line in result.stdout.splitlines() if "inventory refused: " in line), "")
     assert variable in message, output
     return message
@@ -225,6 +297,57 @@ def _assert_refused_on_the_controller(result, variable):
 def test_refused_on_the_controller(runs, case_id, variable):
     result, _seconds = runs[case_id]
     _assert_refused_on_the_controller(result, variable)
+
+
+@pytest.mark.parametrize("case_id, variable, limit", [(case[0], case[1], case[4]) for case in LIMIT_CASES])
+def test_refused_on_the_controller_under_limit(runs, case_id, variable, limit):
+    """--limit to one host (also one that is not where the mistake is) still checks the whole inventory."""
+    result, _seconds = runs[case_id]
+    _assert_refused_on_the_controller(result, variable, limit)
+
+
+def test_the_unchanged_lab_under_limit_is_accepted_and_contacts_only_that_host(runs):
+    result, _seconds = runs["control-limit"]
+    output = result.stdout + result.stderr
+    assert _plays(result.stdout)[0] == PREFLIGHT_PLAY, output
+    assert "inventory topology accepted (5 hosts)" in result.stdout, output
+    recap = _recap(result.stdout)
+    assert list(recap) == ["pg-aps1"], output
+    assert recap["pg-aps1"]["unreachable"] == 1, output
+
+
+def test_the_preflight_play_can_contact_no_host():
+    """Structure of playbooks/preflight.yml that keeps every task on the controller under any --limit."""
+    plays = yaml.safe_load((ROOT / "playbooks" / "preflight.yml").read_text())
+    assert len(plays) == 1
+    play = plays[0]
+    assert play["hosts"] == "all" and play["gather_facts"] is False and play["run_once"] is True
+    assert play["any_errors_fatal"] is True and "always" in play["tags"]
+    assert not {"pre_tasks", "post_tasks", "roles", "handlers"} & set(play)
+    assert len(play["tasks"]) == 1
+    block = play["tasks"][0]
+    assert block["delegate_to"] == "localhost" and block["become"] is False
+    assert block["block"] and not {"rescue", "always"} & set(block)
+    for task in block["block"]:
+        # Nothing inside the block may point elsewhere, run per host or hide its message.
+        assert not {"delegate_to", "run_once", "connection", "block", "no_log"} & set(task), task["name"]
+
+
+def test_site_runs_the_redis_preflight_after_facts_and_before_any_change():
+    plays = yaml.safe_load((ROOT / "playbooks" / "site.yml").read_text())
+    names = [play["name"] for play in plays]
+    facts = names.index("Gather the facts of every host once")
+    baseline = names.index("Operating system baseline")
+    redis = next(i for i, play in enumerate(plays) if play.get("hosts") == "redis")
+    assert facts < redis < baseline
+    play = plays[redis]
+    assert play["any_errors_fatal"] is True and play["gather_facts"] is False
+    include = play["tasks"][0]["ansible.builtin.include_role"]
+    assert include == {"name": "keel.postgres.redis_cluster", "tasks_from": "preflight.yml"}
+    # Every play between facts and the first role that changes hosts only runs preflights.
+    for play in plays[facts + 1 : baseline]:
+        for task in play["tasks"]:
+            assert task["ansible.builtin.include_role"]["tasks_from"] == "preflight.yml", play["name"]
 
 
 def test_no_secret_value_in_any_refusal(runs):
@@ -249,3 +372,4 @@ def test_the_unchanged_lab_is_accepted_and_then_contacts_the_hosts(runs):
     assert "inventory topology accepted (5 hosts)" in result.stdout, output
     assert "UNREACHABLE" in output, output
     assert "pg-use1" in _recap_hosts(result.stdout), output
+    assert _recap(result.stdout)["pg-use1"]["unreachable"] == 1, output

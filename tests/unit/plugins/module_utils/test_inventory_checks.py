@@ -1,10 +1,15 @@
 from __future__ import annotations
 
 import copy
+import pathlib
 
 import pytest
+import yaml
 
+from ansible_collections.keel.postgres.plugins.module_utils import inventory_checks
 from ansible_collections.keel.postgres.plugins.module_utils.inventory_checks import UNRESOLVED, validate
+
+ROOT = pathlib.Path(__file__).resolve().parents[4]
 
 PW = "Zq8-vKd2_LmPz7Rt0wX3"
 GROUPS = {
@@ -135,3 +140,85 @@ def test_one_message_for_a_value_shared_by_every_host():
 
 def test_standalone_needs_no_patroni_secrets():
     assert _errors(keel_postgresql_manager="standalone", keel_patroni_restapi_password="") == []
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({"a__redis_cluster_memory_total_mb": "lots"}, "redis_cluster_memory_total_mb='lots' must be a whole number"),
+        ({"redis_cluster_maxmemory_mb": -1}, "redis_cluster_maxmemory_mb=-1 must be a whole number of MB"),
+        ({"redis_cluster_maxmemory_mb": 8}, "redis_cluster_maxmemory_mb=8 is below 16 MB per instance"),
+        ({"redis_cluster_os_reserved_mb": 1.5}, "redis_cluster_os_reserved_mb=1.5 must be a whole number"),
+        ({"redis_cluster_postgres_reserved_mb": True}, "redis_cluster_postgres_reserved_mb=True must be"),
+        ({"redis_cluster_maxmemory_fraction": 0}, "redis_cluster_maxmemory_fraction=0 must be a fraction greater"),
+        ({"redis_cluster_maxmemory_fraction": "1.5"}, "redis_cluster_maxmemory_fraction='1.5' must be a fraction"),
+        ({"redis_cluster_postgres_reserved_fraction": 1}, "redis_cluster_postgres_reserved_fraction=1 must be"),
+        ({"redis_cluster_postgres_reserved_fraction": "half"}, "redis_cluster_postgres_reserved_fraction='half'"),
+        ({"redis_cluster_replicas": "one"}, "redis_cluster_replicas='one' must be a whole number"),
+    ],
+)
+def test_refused_redis_sizes(changes, expected):
+    errors = _errors(**changes)
+    assert any(expected in e for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"redis_cluster_memory_total_mb": 8192, "redis_cluster_maxmemory_mb": 1024},
+        {"redis_cluster_maxmemory_mb": "16", "redis_cluster_os_reserved_mb": 0},
+        {"redis_cluster_maxmemory_fraction": 1, "redis_cluster_postgres_reserved_fraction": 0},
+        {"redis_cluster_maxmemory_fraction": "0.6", "redis_cluster_postgres_reserved_fraction": 0.5},
+        {"redis_cluster_maxmemory_mb": 0, "redis_cluster_memory_total_mb": 0, "redis_cluster_replicas": "1"},
+    ],
+)
+def test_accepted_redis_sizes(changes):
+    assert _errors(**changes) == []
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({"patroni_retry_timeout": 10}, "patroni_ttl=20, patroni_loop_wait=2, patroni_retry_timeout=10"),
+        ({"patroni_ttl": 10}, "Patroni 4 needs ttl >= 20"),
+        ({"patroni_loop_wait": "soon"}, "patroni_loop_wait='soon' must be a whole number (default 2)"),
+        ({"etcd_election_timeout": 300}, "etcd_election_timeout=300 must be at least 5 x etcd_heartbeat_interval=100"),
+        ({"etcd_peer_port": 2379}, "etcd_client_port=2379 equals etcd_peer_port"),
+        ({"tls_renew_days": 400}, "tls_cert_valid_days=365 must exceed tls_renew_days=400"),
+        ({"tls_cert_valid_days": 4000}, "tls_ca_valid_days=3650 must exceed tls_ca_renew_days=180 (> 0) and"),
+    ],
+)
+def test_refused_timings_and_lifetimes(changes, expected):
+    errors = _errors(**changes)
+    assert any(expected in e for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"patroni_ttl": 30, "patroni_loop_wait": 10, "patroni_retry_timeout": 10},
+        {"patroni_ttl": "20"},
+        {"etcd_heartbeat_interval": 200, "etcd_election_timeout": 1000},
+        {"tls_cert_valid_days": 90, "tls_renew_days": 30},
+        {"patroni_ttl": UNRESOLVED},
+    ],
+)
+def test_accepted_timings_and_lifetimes(changes):
+    assert _errors(**changes) == []
+
+
+def test_patroni_timings_only_for_patroni_clusters():
+    assert _errors(keel_postgresql_manager="standalone", patroni_ttl=5) == []
+
+
+@pytest.mark.parametrize(
+    "role, table",
+    [
+        ("patroni", inventory_checks.PATRONI_TIMINGS),
+        ("etcd", inventory_checks.ETCD_TIMINGS),
+        ("tls", inventory_checks.TLS_LIFETIMES),
+    ],
+)
+def test_fallback_values_are_the_role_defaults(role, table):
+    defaults = yaml.safe_load((ROOT / "roles" / role / "defaults" / "main.yml").read_text())
+    assert {name: defaults[name] for name in table} == table

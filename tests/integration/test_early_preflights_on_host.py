@@ -1,0 +1,92 @@
+"""site.yml runs the TLS, etcd and Patroni preflights right after fact gathering, before any change.
+
+Their plays used to start only after other roles had changed hosts (tls after os, Patroni after
+PostgreSQL and pgBackRest). The "TLS, etcd and Patroni preflight" play of playbooks/site.yml (read
+from the file, not copied) runs here after a facts play against three inventory hosts that are this
+machine (connection local, no become); a member fenced by playbooks/dr_promote.yml is refused there.
+Both plays only read.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import secrets
+import subprocess
+import sys
+
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+ANSIBLE_PLAYBOOK = str(pathlib.Path(sys.executable).parent / "ansible-playbook")
+HOSTS = ("pg-a", "pg-b", "pg-c")
+
+
+def _site_play(name_start):
+    plays = yaml.safe_load((ROOT / "playbooks" / "site.yml").read_text())
+    return next(play for play in plays if play["name"].startswith(name_start))
+
+
+def _run(tmp_path, fenced=()):
+    facts = dict(_site_play("Gather the facts"), tasks=[])
+    playbook = tmp_path / "early-preflights.yml"
+    playbook.write_text(yaml.safe_dump([facts, _site_play("TLS, etcd and Patroni preflight")], sort_keys=False))
+    hosts = {}
+    for host in HOSTS:
+        config_dir = tmp_path / host
+        config_dir.mkdir()
+        if host in fenced:
+            (config_dir / "FENCED").write_text("fenced by a test\n")
+        hosts[host] = {"patroni_config_dir": str(config_dir)}
+    common = {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": sys.executable,
+        "ansible_become": False,
+        "keel_address": "127.0.0.1",
+        "keel_cluster_name": "early",
+        "keel_postgresql_manager": "patroni",
+        "keel_tls_ca_dir": str(tmp_path / "ca"),
+        **{
+            name: secrets.token_urlsafe(18)
+            for name in (
+                "keel_etcd_root_password",
+                "keel_etcd_patroni_password",
+                "keel_patroni_superuser_password",
+                "keel_patroni_replication_password",
+                "keel_patroni_rewind_password",
+                "keel_patroni_restapi_password",
+            )
+        },
+    }
+    inventory = tmp_path / "hosts.yml"
+    groups = {"etcd": {"hosts": dict.fromkeys(HOSTS)}, "postgres": {"hosts": dict.fromkeys(HOSTS)}}
+    inventory.write_text(yaml.safe_dump({"all": {"vars": common, "hosts": hosts, "children": groups}}))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), NO_COLOR="1", ANSIBLE_FORCE_COLOR="0")
+    return subprocess.run(
+        [ANSIBLE_PLAYBOOK, "-i", str(inventory), str(playbook)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        check=False,
+        timeout=300,
+    )
+
+
+def test_a_fenced_member_is_refused_before_any_change(tmp_path):
+    result = _run(tmp_path, fenced=("pg-b",))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "pg-b was fenced by playbooks/dr_promote.yml" in result.stdout, output
+    assert not re.search(r"^fatal: \[pg-[ac]\]", result.stdout, re.M), output
+    recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=(\d+)", result.stdout, re.M)
+    assert sorted(recap) == [("pg-a", "0", "0"), ("pg-b", "0", "1"), ("pg-c", "0", "0")], output
+
+
+def test_the_three_preflights_pass_on_good_variables(tmp_path):
+    result = _run(tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    for task in ("Refuse lifetimes shorter", "Refuse bad raft timing or ports", "Refuse Patroni timings"):
+        assert task in result.stdout, output
