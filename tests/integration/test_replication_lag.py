@@ -53,7 +53,12 @@ def test_lag_appears_while_replay_paused_and_clears_after_resume(pg_pair, module
         pg_pair.wait_flushed()
         pg_pair.wait("replay lag visible on primary", lambda: pg_pair.standby_state()[2] > 64 * 1024)
 
-        rc, result, _elapsed = lag(module_runner, pg_pair.primary, warn_bytes="64kB", crit_bytes="1GB", check_mode=True)
+        # Time thresholds far above any pause this test can take (a loaded CI machine stretches it past
+        # the default 60 s critical): these calls are about the byte thresholds.
+        slow = dict(warn_seconds=3600, crit_seconds=7200)
+        rc, result, _elapsed = lag(
+            module_runner, pg_pair.primary, warn_bytes="64kB", crit_bytes="1GB", check_mode=True, **slow
+        )
         assert rc == 0, result
         assert result["status"] == "warning"
         [row] = result["standbys"]
@@ -66,7 +71,7 @@ def test_lag_appears_while_replay_paused_and_clears_after_resume(pg_pair, module
         assert rc == 1 and result["status"] == "critical"
         assert "critical threshold 32.0 kB" in result["msg"]
 
-        rc, result, _elapsed = lag(module_runner, standby, warn_bytes="64kB", fail_on="never")
+        rc, result, _elapsed = lag(module_runner, standby, warn_bytes="64kB", fail_on="never", **slow)
         assert rc == 0, result
         assert result["in_recovery"] is True
         receiver = result["receiver"]
