@@ -4,7 +4,7 @@ Their plays used to start only after other roles had changed hosts (tls after os
 PostgreSQL and pgBackRest). The "TLS, etcd and Patroni preflight" play of playbooks/site.yml (read
 from the file, not copied) runs here after a facts play against three inventory hosts that are this
 machine (connection local, no become); a member fenced by playbooks/dr_promote.yml is refused there.
-Both plays only read.
+Both plays only read. The plays are tagged always, so a run narrowed with --tags is refused too.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import secrets
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -28,7 +29,7 @@ def _site_play(name_start):
     return next(play for play in plays if play["name"].startswith(name_start))
 
 
-def _run(tmp_path, fenced=()):
+def _run(tmp_path, fenced=(), extra_args=()):
     facts = dict(_site_play("Gather the facts"), tasks=[])
     playbook = tmp_path / "early-preflights.yml"
     playbook.write_text(yaml.safe_dump([facts, _site_play("TLS, etcd and Patroni preflight")], sort_keys=False))
@@ -64,7 +65,7 @@ def _run(tmp_path, fenced=()):
     inventory.write_text(yaml.safe_dump({"all": {"vars": common, "hosts": hosts, "children": groups}}))
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), NO_COLOR="1", ANSIBLE_FORCE_COLOR="0")
     return subprocess.run(
-        [ANSIBLE_PLAYBOOK, "-i", str(inventory), str(playbook)],
+        [ANSIBLE_PLAYBOOK, "-i", str(inventory), str(playbook), *extra_args],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -74,8 +75,10 @@ def _run(tmp_path, fenced=()):
     )
 
 
-def test_a_fenced_member_is_refused_before_any_change(tmp_path):
-    result = _run(tmp_path, fenced=("pg-b",))
+@pytest.mark.parametrize("extra_args", [(), ("--tags", "patroni_configure,etcd_configure")], ids=["all", "tags"])
+def test_a_fenced_member_is_refused_before_any_change(tmp_path, extra_args):
+    # A run narrowed with --tags to role tags still runs the preflight plays (tagged always).
+    result = _run(tmp_path, fenced=("pg-b",), extra_args=extra_args)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     assert "pg-b was fenced by playbooks/dr_promote.yml" in result.stdout, output
