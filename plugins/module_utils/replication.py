@@ -225,16 +225,132 @@ def classify_receiver(info, thresholds):
     return result
 
 
-def evaluate(in_recovery, rows, thresholds, expected_standbys=None, receiver=None):
+def parse_synchronous_standby_names(value):
+    """The method, count and names of a synchronous_standby_names value.
+
+    Returns ``{"method": "first"|"any"|None, "num": int, "names": [...], "any_standby": bool}``;
+    ``method`` is None (and ``num`` 0) for an empty value (no synchronous replication). Forms:
+    ``a, b`` (FIRST 1 of the list), ``N (a, b)`` and ``FIRST N (a, b)``, ``ANY N (a, b)``; names may be
+    double-quoted (``""`` inside quotes is one quote). ``any_standby`` is true when ``*`` is one of the
+    names: every walsender then matches (Patroni's strict mode with no synchronous candidate left).
+    Raises ValueError for a value PostgreSQL itself would refuse.
+    """
+    text = (value or "").strip()
+    if not text:
+        return {"method": None, "num": 0, "names": [], "any_standby": False}
+    method, num, body = "first", 1, text
+    head = text.split(None, 1)
+    if head[0].upper() in ("FIRST", "ANY") and len(head) == 2:
+        method, rest = head[0].lower(), head[1].strip()
+        count, _sep, body = rest.partition("(")
+        if not _sep or not count.strip().isdigit():
+            raise ValueError("synchronous_standby_names %r: expected %s N (names)" % (value, head[0].upper()))
+        num, body = int(count.strip()), "(" + body
+    elif head[0].isdigit() and "(" in text:
+        count, _sep, body = text.partition("(")
+        if not count.strip().isdigit():
+            raise ValueError("synchronous_standby_names %r: expected N (names)" % value)
+        num, body = int(count.strip()), "(" + body
+    if body.startswith("("):
+        if not body.endswith(")"):
+            raise ValueError("synchronous_standby_names %r: unbalanced parenthesis" % value)
+        body = body[1:-1]
+    names = _split_names(body, value)
+    return {"method": method, "num": num, "names": names, "any_standby": "*" in names}
+
+
+def _split_names(body, value):
+    names, current, quoted, index = [], "", False, 0
+    was_quoted = False
+    while index < len(body):
+        char = body[index]
+        if quoted:
+            if char == '"' and body[index + 1 : index + 2] == '"':
+                current += '"'
+                index += 1
+            elif char == '"':
+                quoted = False
+            else:
+                current += char
+        elif char == '"':
+            quoted, was_quoted = True, True
+        elif char == ",":
+            names.append(current if was_quoted else current.strip())
+            current, was_quoted = "", False
+        elif not (char.isspace() and (was_quoted or not current)):
+            current += char
+        index += 1
+    if quoted:
+        raise ValueError("synchronous_standby_names %r: unterminated quote" % value)
+    names.append(current if was_quoted else current.strip())
+    if any(name == "" for name in names):
+        raise ValueError("synchronous_standby_names %r: empty standby name" % value)
+    return names
+
+
+# pg_stat_replication.sync_state of a walsender whose flush can acknowledge a synchronous commit
+# now (sync, quorum) or as soon as a synchronous standby drops out (potential).
+CONFIRMING_SYNC_STATES = ("sync", "quorum", "potential")
+
+
+def sync_candidate_reasons(rows, candidates, setting=None):
+    """Why acknowledged commits could depend on a standby outside ``candidates``.
+
+    ``candidates`` are the application names of the members that may confirm synchronous commits:
+    sync-eligible and promotable (Patroni: no nosync tag, failover_priority > 0, same cluster). A
+    standby outside them whose sync_state is sync or quorum confirms commits now; one in state
+    potential takes over as soon as a synchronous standby drops out. Either way a commit acknowledged
+    then may exist on no member that can be promoted. Returns ``{name: reason}``.
+    """
+    allowed = set(candidates or [])
+    parsed = None
+    if setting is not None:
+        try:
+            parsed = parse_synchronous_standby_names(setting)
+        except ValueError:
+            parsed = None
+    reasons = {}
+    for row in rows:
+        name = standby_name(row)
+        state = row.get("sync_state")
+        if name in allowed or state not in CONFIRMING_SYNC_STATES:
+            continue
+        why = (
+            "confirms synchronous commits now"
+            if state != "potential"
+            else "confirms synchronous commits as soon as a synchronous standby drops out"
+        )
+        if parsed and parsed["any_standby"]:
+            why += " (synchronous_standby_names is %r: any standby counts)" % setting
+        reasons[name] = (
+            "standby '%s' is not a synchronous candidate (%s) but has sync_state %s: it %s, so a commit "
+            "acknowledged then may exist on no member that can be promoted"
+            % (name, ", ".join(sorted(allowed)) or "none", state, why)
+        )
+    return reasons
+
+
+def evaluate(in_recovery, rows, thresholds, expected_standbys=None, receiver=None, sync_candidates=None, setting=None):
     """Whole-server verdict.
 
     ``rows`` are pg_stat_replication rows (standbys fed by this server; on a
     standby these are cascading standbys). ``expected_standbys`` is checked only
     when the server is not in recovery: on a standby the list is ignored.
     ``receiver`` is the classify_receiver() input, used when in recovery.
+    ``sync_candidates`` (checked on a primary when not None) are the standbys allowed to confirm
+    synchronous commits, ``setting`` the server's synchronous_standby_names
+    (sync_candidate_reasons()): any other confirming standby is critical.
     """
     standbys = [classify_standby(row, thresholds) for row in rows]
     missing = [] if in_recovery else missing_standbys(expected_standbys, rows)
+    if not in_recovery and sync_candidates is not None:
+        unsafe = sync_candidate_reasons(rows, sync_candidates, setting)
+        for standby in standbys:
+            reason = unsafe.get(standby_name(standby))
+            standby["sync_candidate"] = standby_name(standby) in set(sync_candidates)
+            if reason:
+                standby["status"] = "critical"
+                standby["reasons"].append(reason)
     messages = []
     statuses = []
     for standby in standbys:

@@ -62,6 +62,19 @@ options:
     type: list
     elements: str
     default: []
+  sync_candidates:
+    description:
+      - C(application_name) of every standby allowed to confirm synchronous commits, that is the members that
+        are sync-eligible and can be promoted (for Patroni, members of the same cluster without the C(nosync)
+        tag and with C(failover_priority) > 0).
+      - On a primary, a standby outside this list whose C(sync_state) is V(sync) or V(quorum) (it confirms
+        commits now) or V(potential) (it does as soon as a synchronous standby drops out) is critical, since a
+        commit acknowledged then may exist on no member that can be promoted. This is the window in which Patroni's
+        strict mode sets C(synchronous_standby_names = '*') and any walsender, a DR standby cluster or a
+        C(nosync) replica included, confirms commits.
+      - Omitted (the default), nothing is checked. Ignored on a standby.
+    type: list
+    elements: str
   fail_on:
     description:
       - Fail the task when the overall status reaches this level. V(never) only reports.
@@ -176,6 +189,7 @@ standbys:
       effective_flush_lag_seconds: 0.0021
       effective_replay_lag_seconds: 0.35
       time_lag_unknown: []
+      sync_candidate: true
       status: ok
       reasons: []
 missing_standbys:
@@ -184,6 +198,17 @@ missing_standbys:
   type: list
   elements: str
   sample: [pg3]
+synchronous_standby_names:
+  description: The server's C(synchronous_standby_names) as PostgreSQL reports it.
+  returned: always
+  type: str
+  sample: 2 ("pg-euw1","pg-usw2")
+synchronous:
+  description: C(synchronous_standby_names) parsed. C(method) is V(first), V(any) or null (empty setting);
+    C(any_standby) is true when C(*) is one of the names (every walsender matches).
+  returned: always
+  type: dict
+  sample: {method: first, num: 2, names: [pg-euw1, pg-usw2], any_standby: false}
 receiver:
   description: The standby's own replication state; null on a primary.
   returned: always
@@ -232,6 +257,7 @@ from ansible_collections.keel.postgres.plugins.module_utils.replication import (
     FAIL_ON_CHOICES,
     build_thresholds,
     evaluate,
+    parse_synchronous_standby_names,
     should_fail,
 )
 
@@ -239,7 +265,8 @@ SERVER_QUERY = (
     "SELECT pg_is_in_recovery() AS in_recovery,"
     " current_setting('server_version_num')::int AS server_version,"
     " current_user AS role_name,"
-    " pg_has_role('pg_read_all_stats', 'USAGE') AS can_read_stats"
+    " pg_has_role('pg_read_all_stats', 'USAGE') AS can_read_stats,"
+    " current_setting('synchronous_standby_names') AS synchronous_standby_names"
 )
 
 PRIMARY_POSITION = "pg_current_wal_lsn()"
@@ -282,6 +309,7 @@ def argument_spec():
         warn_seconds=dict(type="float", default=DEFAULT_WARN_SECONDS),
         crit_seconds=dict(type="float", default=DEFAULT_CRIT_SECONDS),
         expected_standbys=dict(type="list", elements="str", default=[]),
+        sync_candidates=dict(type="list", elements="str"),
         fail_on=dict(type="str", default="critical", choices=FAIL_ON_CHOICES),
     )
     return spec
@@ -328,7 +356,20 @@ def run(module, conn):
             walreceiver[0] if walreceiver else dict(receiver_status=None, sender_host=None, sender_port=None)
         )
         receiver.setdefault("slot_name", None)
-    verdict = evaluate(in_recovery, rows, thresholds, params["expected_standbys"], receiver)
+    setting = server["synchronous_standby_names"]
+    try:
+        synchronous = parse_synchronous_standby_names(setting)
+    except ValueError as exc:
+        synchronous = {"method": None, "num": 0, "names": [], "any_standby": False, "error": str(exc)}
+    verdict = evaluate(
+        in_recovery,
+        rows,
+        thresholds,
+        params["expected_standbys"],
+        receiver,
+        sync_candidates=params["sync_candidates"],
+        setting=setting,
+    )
     return dict(
         changed=False,
         status=verdict["status"],
@@ -339,6 +380,8 @@ def run(module, conn):
         current_lsn=current_lsn,
         standbys=verdict["standbys"],
         missing_standbys=verdict["missing_standbys"],
+        synchronous_standby_names=setting,
+        synchronous=synchronous,
         receiver=verdict["receiver"],
         thresholds=thresholds,
         queries=queries,

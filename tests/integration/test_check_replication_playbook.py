@@ -66,3 +66,33 @@ def test_missing_standby_fails_the_play(pg_pair, tmp_path):
     assert "lag critical" in result.stdout
     assert "expected standby 'ghost' is not connected" in result.stdout
     assert "primary1 (us-east-1) breaches fail_on=critical" in result.stdout
+
+
+def test_a_never_promoted_standby_confirming_commits_fails_the_play(pg_pair, tmp_path):
+    """The region model makes the pair's standby nosync and never promoted; strict mode's '*' lets it
+    confirm commits: the playbook must say so and fail on the primary."""
+    regions = {
+        "keel_regions": {
+            "us-east-1": {"sync": True, "failover_priority": 3},
+            "us-west-2": {"sync": False, "failover_priority": 0},
+        }
+    }
+    inventory = write_inventory(pg_pair, str(tmp_path))
+    primary = pg_pair.primary
+    primary.sql("ALTER SYSTEM SET synchronous_standby_names = '*'")
+    try:
+        primary.sql("SELECT pg_reload_conf()")
+        pg_pair.wait("standby is synchronous", lambda: primary.value(
+            "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'") == 1)  # fmt: skip
+        result = run_playbook(inventory, "-e", json.dumps(regions))
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "primary1 (us-east-1) breaches fail_on=critical" in result.stdout
+        assert "standby '%s' is not a synchronous candidate (none)" % STANDBY_NAME in result.stdout
+        # declared a candidate, the same state passes
+        result = run_playbook(inventory, "-e", json.dumps(dict(regions, keel_pg_sync_candidates=[STANDBY_NAME])))
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        primary.sql("ALTER SYSTEM RESET synchronous_standby_names")
+        primary.sql("SELECT pg_reload_conf()")
+    pg_pair.wait("standby is asynchronous again", lambda: primary.value(
+        "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'async'") == 1)  # fmt: skip

@@ -155,3 +155,42 @@ def test_invalid_threshold_is_rejected(pg_pair, module_runner):
     rc, result, _elapsed = lag(module_runner, pg_pair.primary, warn_bytes="lots")
     assert rc == 1
     assert "invalid size 'lots'" in result["msg"]
+
+
+def _sync_state(server):
+    rows = server.sql("SELECT sync_state FROM pg_stat_replication WHERE application_name = %s", (STANDBY_NAME,))
+    return rows[0][0] if rows else None
+
+
+def test_a_standby_outside_the_sync_candidates_confirming_commits_is_critical(pg_pair, module_runner):
+    """Patroni's strict mode with no candidate left sets synchronous_standby_names = '*': any walsender
+    then confirms commits. The pair's one standby plays a member that can never be promoted."""
+    primary = pg_pair.primary
+    rc, result, _elapsed = lag(module_runner, primary, sync_candidates=["pg-promotable"])
+    assert rc == 0 and result["status"] == "ok", result["msg"]  # async: it confirms nothing
+    assert result["standbys"][0]["sync_state"] == "async"
+    assert result["synchronous"]["method"] is None
+    primary.sql("ALTER SYSTEM SET synchronous_standby_names = '*'")
+    try:
+        primary.sql("SELECT pg_reload_conf()")
+        pg_pair.wait("standby is synchronous", lambda: _sync_state(primary) == "sync")
+        primary.sql("CREATE TABLE IF NOT EXISTS keel_sync_probe (id int); INSERT INTO keel_sync_probe VALUES (1)")
+        rc, result, _elapsed = lag(module_runner, primary, sync_candidates=["pg-promotable"])
+        assert rc == 1 and result["status"] == "critical", result
+        assert result["synchronous_standby_names"] == "*"
+        assert result["synchronous"]["any_standby"] is True
+        [row] = result["standbys"]
+        assert row["sync_candidate"] is False and row["status"] == "critical"
+        assert "standby '%s' is not a synchronous candidate (pg-promotable)" % STANDBY_NAME in result["msg"]
+        assert "any standby counts" in result["msg"]
+        # the same standby named as a candidate is fine; without the option nothing is judged
+        rc, result, _elapsed = lag(module_runner, primary, sync_candidates=[STANDBY_NAME, "pg-promotable"])
+        assert rc == 0 and result["status"] == "ok", result["msg"]
+        assert result["standbys"][0]["sync_candidate"] is True
+        rc, result, _elapsed = lag(module_runner, primary)
+        assert rc == 0 and result["status"] == "ok", result["msg"]
+    finally:
+        primary.sql("ALTER SYSTEM RESET synchronous_standby_names")
+        primary.sql("SELECT pg_reload_conf()")
+        primary.sql("DROP TABLE IF EXISTS keel_sync_probe")
+    pg_pair.wait("standby is asynchronous again", lambda: _sync_state(primary) == "async")

@@ -10,8 +10,10 @@ from ansible_collections.keel.postgres.plugins.module_utils.replication import (
     effective_seconds,
     evaluate,
     missing_standbys,
+    parse_synchronous_standby_names,
     should_fail,
     standby_name,
+    sync_candidate_reasons,
     worst,
 )
 
@@ -292,3 +294,69 @@ def test_evaluate_message_names_standby_value_and_threshold():
     assert verdict["status"] == "warning"
     assert "standby 'pg2' write lag 150.0 MB is above the warning threshold 100.0 MB" in verdict["msg"]
     assert [s["status"] for s in verdict["standbys"]] == ["warning", "ok"]
+
+
+@pytest.mark.parametrize(
+    ("value", "method", "num", "names"),
+    [
+        ("", None, 0, []),
+        ("   ", None, 0, []),
+        ("pg2", "first", 1, ["pg2"]),
+        ("pg2, pg3", "first", 1, ["pg2", "pg3"]),
+        ('2 ("pg-euw1","pg-usw2")', "first", 2, ["pg-euw1", "pg-usw2"]),
+        ("FIRST 2 (a, b, c)", "first", 2, ["a", "b", "c"]),
+        ("first 1 (a)", "first", 1, ["a"]),
+        ('ANY 1 ("m2","m3")', "any", 1, ["m2", "m3"]),
+        ("*", "first", 1, ["*"]),
+        ('"a ""b"""', "first", 1, ['a "b"']),
+        ('"with,comma", plain', "first", 1, ["with,comma", "plain"]),
+    ],
+)
+def test_parse_synchronous_standby_names(value, method, num, names):
+    parsed = parse_synchronous_standby_names(value)
+    assert (parsed["method"], parsed["num"], parsed["names"]) == (method, num, names)
+    assert parsed["any_standby"] == ("*" in names)
+
+
+@pytest.mark.parametrize("value", ["FIRST x (a)", "ANY 1 (a", '"open', "a,,b", "2 (a,)"])
+def test_parse_synchronous_standby_names_refuses_what_postgresql_refuses(value):
+    with pytest.raises(ValueError, match="synchronous_standby_names"):
+        parse_synchronous_standby_names(value)
+
+
+def test_sync_candidate_reasons_names_every_confirming_outsider():
+    rows = [
+        standby("pg-usw2", sync_state="sync"),
+        standby("pg-dr1", sync_state="potential"),
+        standby("pg-aps1", sync_state="sync"),
+        standby("pg-euw1", sync_state="potential"),
+        standby("reporting", sync_state="async"),
+    ]
+    reasons = sync_candidate_reasons(rows, ["pg-usw2", "pg-euw1"], setting="*")
+    assert sorted(reasons) == ["pg-aps1", "pg-dr1"]
+    assert "has sync_state sync: it confirms synchronous commits now" in reasons["pg-aps1"]
+    assert "as soon as a synchronous standby drops out" in reasons["pg-dr1"]
+    assert "synchronous_standby_names is '*': any standby counts" in reasons["pg-dr1"]
+    assert "not a synchronous candidate (pg-euw1, pg-usw2)" in reasons["pg-dr1"]
+
+
+def test_sync_candidate_reasons_quorum_and_named_lists():
+    rows = [standby("pg2", sync_state="quorum"), standby("pg3", sync_state="quorum")]
+    assert list(sync_candidate_reasons(rows, ["pg2"], setting='ANY 1 ("pg2","pg3")')) == ["pg3"]
+    assert sync_candidate_reasons(rows, ["pg2", "pg3"], setting='ANY 1 ("pg2","pg3")') == {}
+    # an unparsable setting still judges the rows; no candidates at all refuses every confirming standby
+    assert list(sync_candidate_reasons(rows, [], setting="FIRST x")) == ["pg2", "pg3"]
+
+
+def test_evaluate_makes_a_confirming_outsider_critical_on_a_primary_only():
+    rows = [standby("pg-usw2", sync_state="sync"), standby("pg-dr1", sync_state="potential")]
+    verdict = evaluate(False, rows, T, sync_candidates=["pg-usw2"], setting="*")
+    assert verdict["status"] == "critical"
+    by_name = {row["application_name"]: row for row in verdict["standbys"]}
+    assert by_name["pg-dr1"]["status"] == "critical" and by_name["pg-dr1"]["sync_candidate"] is False
+    assert by_name["pg-usw2"]["status"] == "ok" and by_name["pg-usw2"]["sync_candidate"] is True
+    assert "standby 'pg-dr1' is not a synchronous candidate" in verdict["msg"]
+    # not asked: nothing judged; on a standby (cascading walsenders) the option is ignored
+    assert evaluate(False, rows, T, setting="*")["status"] == "ok"
+    receiver = {"receiver_status": "streaming", "replay_gap_bytes": 0, "replay_paused": False}
+    assert evaluate(True, rows, T, receiver=receiver, sync_candidates=["pg-usw2"], setting="*")["status"] == "ok"
