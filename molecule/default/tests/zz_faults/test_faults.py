@@ -45,7 +45,7 @@ from faults import (
     stop_patroni,
     wait_streaming,
 )
-from labclient import group_hosts, wait_for, wait_serving
+from labclient import group_hosts, run_playbook, wait_for, wait_serving
 
 # Bounds, generous for a loaded 2-core machine but well below "something is broken": a dead leader
 # costs the rest of its lease (at most ttl) plus the leader race, promotion and two HAProxy checks.
@@ -269,6 +269,8 @@ def test_no_sync_standby_left_strict_mode_commits_wait():
         confirming = psql_value(
             leader, "SELECT string_agg(application_name, ',') FROM pg_stat_replication WHERE sync_state = 'sync'"
         )
+        # The on-call check sees the window: a standby outside the synchronous candidates can confirm.
+        check = run_playbook("check_replication.yml", limit=leader, timeout=300)
         for host in others:
             stop_patroni(host)
             stopped.append(host)
@@ -323,6 +325,9 @@ def test_no_sync_standby_left_strict_mode_commits_wait():
         )
     )
     assert set((confirming or "").split(",")) & set(others), confirming
+    assert check.returncode != 0, check.stdout[-3000:]
+    flagged = [h for h in others if "standby '%s' is not a synchronous candidate" % h in check.stdout]
+    assert flagged and "any standby counts" in check.stdout, check.stdout[-3000:]
     assert still_waiting and not acknowledged_while_blocked, (still_waiting, acknowledged_while_blocked)
     assert cancelled.outcome == "ok" and visible_alone == 1, (cancelled.outcome, visible_alone)
     assert any("canceling wait for synchronous replication" in n for n in cancelled.notices), cancelled.notices
