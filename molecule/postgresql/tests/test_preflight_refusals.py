@@ -29,11 +29,14 @@ HBA_OK = {"type": "hostssl", "database": "all", "user": "all", "address": "127.0
             ["postgresql_hba_rules[1] (hostssl all all): method 'md5' is refused", "use scram-sha-256"],
         ),
         (
+            # Refused by the controller preflight (it runs under --limit too), before the role's own check.
             {"postgresql_users": [{"name": "nopass", "kind": "monitoring"}]},
-            ["postgresql_users[0] (nopass): kind monitoring is a login role and needs a password"],
+            ["inventory refused: postgresql_users[0] (nopass).password is not set"],
         ),
         (
-            {"postgresql_connection_budget": 1000},
+            # One budget for pools and PostgreSQL (a differing postgresql_connection_budget is refused
+            # on the controller): 1000 connections do not fit the 2g host.
+            {"keel_connection_budget": 1000},
             [
                 "sizing refused on pg-aps1",
                 "pg_tune: connection_budget: 1013 connections (connection budget 1000 + 3 superuser-reserved",
