@@ -216,6 +216,30 @@ def test_a_differential_backup_builds_on_the_full(full_backup):
     assert diff["type"] == "diff" and diff["prior"] == [b for b in backups if b["type"] == "full"][-1]["label"]
 
 
+def test_backup_playbook_takes_an_incremental_now_on_the_chosen_member_and_reports_it(full_backup):
+    """playbooks/backup.yml: in check mode it names the member and takes nothing; then one incr
+    backup, on the member the timers use (the async replica), reported with its label."""
+    before = [b["label"] for b in info(PRIMARY[0])["backup"]]
+    planned = run_playbook("backup.yml", {"backup_type": "incr"}, check=True, timeout=300)
+    assert planned.returncode == 0, failures(planned)
+    assert "incr backup on pg-aps1" in planned.stdout, planned.stdout[-3000:]
+    assert [b["label"] for b in info(PRIMARY[0])["backup"]] == before
+    taken = run_playbook("backup.yml", {"backup_type": "incr"}, timeout=900)
+    assert taken.returncode == 0, failures(taken)
+    backups = info(PRIMARY[0])["backup"]
+    new = [b for b in backups if b["label"] not in before]
+    assert [b["type"] for b in new] == ["incr"], new
+    assert "incr backup %s on pg-aps1" % new[0]["label"] in " ".join(taken.stdout.split())
+    assert {host: n for host, n in changed_counts(taken).items() if n} == {"pg-aps1": 1}, changed_counts(taken)
+
+
+def test_backup_playbook_refuses_an_unknown_type_before_contacting_a_host():
+    result = run_playbook("backup.yml", {"backup_type": "snapshot"}, timeout=120)
+    assert result.returncode != 0
+    assert "backup_type=snapshot is not a pgBackRest backup type" in result.stdout, result.stdout[-3000:]
+    assert "Ask every member" not in result.stdout
+
+
 # --- point-in-time restore into a scratch copy ----------------------------------------------------
 PITR_HOST = "pg-aps1"
 PITR_PORT = 5499
