@@ -293,22 +293,28 @@ def _split_names(body, value):
 CONFIRMING_SYNC_STATES = ("sync", "quorum", "potential")
 
 
-def sync_candidate_reasons(rows, candidates, setting=None):
+def describe_synchronous(setting):
+    """parse_synchronous_standby_names(), or for a value it cannot read the empty form plus ``error``."""
+    try:
+        return parse_synchronous_standby_names(setting)
+    except ValueError as exc:
+        return {"method": None, "num": 0, "names": [], "any_standby": False, "error": str(exc)}
+
+
+def sync_candidate_reasons(rows, candidates, setting=None, synchronous=None):
     """Why acknowledged commits could depend on a standby outside ``candidates``.
 
     ``candidates`` are the application names of the members that may confirm synchronous commits:
     sync-eligible and promotable (Patroni: no nosync tag, failover_priority > 0, same cluster). A
     standby outside them whose sync_state is sync or quorum confirms commits now; one in state
     potential takes over as soon as a synchronous standby drops out. Either way a commit acknowledged
-    then may exist on no member that can be promoted. Returns ``{name: reason}``.
+    then may exist on no member that can be promoted. ``setting`` is the server's
+    synchronous_standby_names (named in the reasons when it lets any standby count), ``synchronous``
+    its describe_synchronous() when the caller has it already. Returns ``{name: reason}``.
     """
     allowed = set(candidates or [])
-    parsed = None
-    if setting is not None:
-        try:
-            parsed = parse_synchronous_standby_names(setting)
-        except ValueError:
-            parsed = None
+    if synchronous is None and setting is not None:
+        synchronous = describe_synchronous(setting)
     reasons = {}
     for row in rows:
         name = standby_name(row)
@@ -320,7 +326,7 @@ def sync_candidate_reasons(rows, candidates, setting=None):
             if state != "potential"
             else "confirms synchronous commits as soon as a synchronous standby drops out"
         )
-        if parsed and parsed["any_standby"]:
+        if synchronous and synchronous["any_standby"]:
             why += " (synchronous_standby_names is %r: any standby counts)" % setting
         reasons[name] = (
             "standby '%s' is not a synchronous candidate (%s) but has sync_state %s: it %s, so a commit "
@@ -339,15 +345,18 @@ def evaluate(in_recovery, rows, thresholds, expected_standbys=None, receiver=Non
     ``receiver`` is the classify_receiver() input, used when in recovery.
     ``sync_candidates`` (checked on a primary when not None) are the standbys allowed to confirm
     synchronous commits, ``setting`` the server's synchronous_standby_names
-    (sync_candidate_reasons()): any other confirming standby is critical.
+    (sync_candidate_reasons()): any other confirming standby is critical. The verdict's
+    ``synchronous`` is describe_synchronous(setting) (None without a setting).
     """
     standbys = [classify_standby(row, thresholds) for row in rows]
     missing = [] if in_recovery else missing_standbys(expected_standbys, rows)
+    synchronous = None if setting is None else describe_synchronous(setting)
     if not in_recovery and sync_candidates is not None:
-        unsafe = sync_candidate_reasons(rows, sync_candidates, setting)
+        unsafe = sync_candidate_reasons(rows, sync_candidates, setting, synchronous)
+        allowed = set(sync_candidates)
         for standby in standbys:
             reason = unsafe.get(standby_name(standby))
-            standby["sync_candidate"] = standby_name(standby) in set(sync_candidates)
+            standby["sync_candidate"] = standby_name(standby) in allowed
             if reason:
                 standby["status"] = "critical"
                 standby["reasons"].append(reason)
@@ -370,6 +379,7 @@ def evaluate(in_recovery, rows, thresholds, expected_standbys=None, receiver=Non
         "standbys": standbys,
         "missing_standbys": missing,
         "receiver": own,
+        "synchronous": synchronous,
         "messages": messages,
         "msg": summary(status, in_recovery, standbys, messages, thresholds),
     }

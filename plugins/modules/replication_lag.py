@@ -257,7 +257,6 @@ from ansible_collections.keel.postgres.plugins.module_utils.replication import (
     FAIL_ON_CHOICES,
     build_thresholds,
     evaluate,
-    parse_synchronous_standby_names,
     should_fail,
 )
 
@@ -357,10 +356,6 @@ def run(module, conn):
         )
         receiver.setdefault("slot_name", None)
     setting = server["synchronous_standby_names"]
-    try:
-        synchronous = parse_synchronous_standby_names(setting)
-    except ValueError as exc:
-        synchronous = {"method": None, "num": 0, "names": [], "any_standby": False, "error": str(exc)}
     verdict = evaluate(
         in_recovery,
         rows,
@@ -381,7 +376,7 @@ def run(module, conn):
         standbys=verdict["standbys"],
         missing_standbys=verdict["missing_standbys"],
         synchronous_standby_names=setting,
-        synchronous=synchronous,
+        synchronous=verdict["synchronous"],
         receiver=verdict["receiver"],
         thresholds=thresholds,
         queries=queries,

@@ -356,6 +356,8 @@ def test_evaluate_makes_a_confirming_outsider_critical_on_a_primary_only():
     assert by_name["pg-dr1"]["status"] == "critical" and by_name["pg-dr1"]["sync_candidate"] is False
     assert by_name["pg-usw2"]["status"] == "ok" and by_name["pg-usw2"]["sync_candidate"] is True
     assert "standby 'pg-dr1' is not a synchronous candidate" in verdict["msg"]
+    assert verdict["synchronous"]["any_standby"] is True
+    assert evaluate(False, rows, T, setting="FIRST x")["synchronous"]["error"].startswith("synchronous_standby_names")
     # not asked: nothing judged; on a standby (cascading walsenders) the option is ignored
     assert evaluate(False, rows, T, setting="*")["status"] == "ok"
     receiver = {"receiver_status": "streaming", "replay_gap_bytes": 0, "replay_paused": False}
