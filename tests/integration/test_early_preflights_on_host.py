@@ -9,30 +9,20 @@ Both plays only read. The plays are tagged always, so a run narrowed with --tags
 
 from __future__ import annotations
 
-import os
-import pathlib
 import re
 import secrets
-import subprocess
-import sys
 
 import pytest
 import yaml
+from localplay import LOCAL_HOST, run_playbook, site_play
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = str(pathlib.Path(sys.executable).parent / "ansible-playbook")
 HOSTS = ("pg-a", "pg-b", "pg-c")
 
 
-def _site_play(name_start):
-    plays = yaml.safe_load((ROOT / "playbooks" / "site.yml").read_text())
-    return next(play for play in plays if play["name"].startswith(name_start))
-
-
 def _run(tmp_path, fenced=(), extra_args=()):
-    facts = dict(_site_play("Gather the facts"), tasks=[])
+    facts = dict(site_play("Gather the facts"), tasks=[])
     playbook = tmp_path / "early-preflights.yml"
-    playbook.write_text(yaml.safe_dump([facts, _site_play("TLS, etcd and Patroni preflight")], sort_keys=False))
+    playbook.write_text(yaml.safe_dump([facts, site_play("TLS, etcd and Patroni preflight")], sort_keys=False))
     hosts = {}
     for host in HOSTS:
         config_dir = tmp_path / host
@@ -41,9 +31,7 @@ def _run(tmp_path, fenced=(), extra_args=()):
             (config_dir / "FENCED").write_text("fenced by a test\n")
         hosts[host] = {"patroni_config_dir": str(config_dir)}
     common = {
-        "ansible_connection": "local",
-        "ansible_python_interpreter": sys.executable,
-        "ansible_become": False,
+        **LOCAL_HOST,
         "keel_address": "127.0.0.1",
         "keel_cluster_name": "early",
         "keel_postgresql_manager": "patroni",
@@ -60,19 +48,8 @@ def _run(tmp_path, fenced=(), extra_args=()):
             )
         },
     }
-    inventory = tmp_path / "hosts.yml"
     groups = {"etcd": {"hosts": dict.fromkeys(HOSTS)}, "postgres": {"hosts": dict.fromkeys(HOSTS)}}
-    inventory.write_text(yaml.safe_dump({"all": {"vars": common, "hosts": hosts, "children": groups}}))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), NO_COLOR="1", ANSIBLE_FORCE_COLOR="0")
-    return subprocess.run(
-        [ANSIBLE_PLAYBOOK, "-i", str(inventory), str(playbook), *extra_args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        check=False,
-        timeout=300,
-    )
+    return run_playbook(tmp_path, {"all": {"vars": common, "hosts": hosts, "children": groups}}, playbook, *extra_args)
 
 
 @pytest.mark.parametrize("extra_args", [(), ("--tags", "patroni_configure,etcd_configure")], ids=["all", "tags"])

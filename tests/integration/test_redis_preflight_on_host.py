@@ -9,54 +9,31 @@ planner on the controller.
 
 from __future__ import annotations
 
-import os
 import pathlib
 import re
 import secrets
-import subprocess
-import sys
 
 import pytest
 import yaml
+from localplay import LOCAL_HOST, run_playbook, site_play
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = str(pathlib.Path(sys.executable).parent / "ansible-playbook")
 HOSTS = ("redis-a", "redis-b", "redis-c")
 
 
-def _site_play(name_start):
-    plays = yaml.safe_load((ROOT / "playbooks" / "site.yml").read_text())
-    return next(play for play in plays if play["name"].startswith(name_start))
-
-
 def _run(tmp_path, **host_vars):
-    facts = dict(_site_play("Gather the facts"), tasks=[])
+    facts = dict(site_play("Gather the facts"), tasks=[])
     playbook = tmp_path / "redis-preflight.yml"
-    playbook.write_text(yaml.safe_dump([facts, _site_play("Redis Cluster preflight")], sort_keys=False))
+    playbook.write_text(yaml.safe_dump([facts, site_play("Redis Cluster preflight")], sort_keys=False))
     common = {
-        "ansible_connection": "local",
-        "ansible_python_interpreter": sys.executable,
-        "ansible_become": False,
+        **LOCAL_HOST,
         "keel_address": "127.0.0.1",
         "redis_cluster_admin_password": secrets.token_urlsafe(18),
         "redis_cluster_replication_password": secrets.token_urlsafe(18),
         "redis_cluster_app_password": secrets.token_urlsafe(18),
         **host_vars,
     }
-    inventory = tmp_path / "hosts.yml"
-    inventory.write_text(
-        yaml.safe_dump({"all": {"vars": common, "children": {"redis": {"hosts": dict.fromkeys(HOSTS)}}}})
-    )
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), NO_COLOR="1", ANSIBLE_FORCE_COLOR="0")
-    return subprocess.run(
-        [ANSIBLE_PLAYBOOK, "-i", str(inventory), str(playbook)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        check=False,
-        timeout=300,
-    )
+    inventory = {"all": {"vars": common, "children": {"redis": {"hosts": dict.fromkeys(HOSTS)}}}}
+    return run_playbook(tmp_path, inventory, playbook)
 
 
 @pytest.mark.skipif(not pathlib.Path("/proc/meminfo").exists(), reason="needs Linux /proc/meminfo")

@@ -24,15 +24,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
-import pathlib
 import re
 import secrets
-import subprocess
-import sys
 import time
 
 import pytest
 import yaml
+from localplay import LOCAL_HOST, ROOT, run_playbook
 
 from ansible_collections.keel.postgres.plugins.module_utils.inventory_checks import (
     CIPHER_MIN_LENGTH,
@@ -42,8 +40,6 @@ from ansible_collections.keel.postgres.plugins.module_utils.inventory_checks imp
 )
 from ansible_collections.keel.postgres.plugins.module_utils.secrets_policy import DEFAULT_MIN_LENGTH
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = str(pathlib.Path(sys.executable).parent / "ansible-playbook")
 LAB_VARS = ROOT / "inventories" / "lab" / "group_vars" / "all"
 ROLES = ("tls", "etcd", "patroni", "postgresql", "pgbouncer", "pgbackrest", "redis_cluster")
 HOSTS = ("node-a", "node-b", "node-c")
@@ -54,9 +50,7 @@ SECRET = "<secret>"
 
 # Non-secret inputs every preflight accepts on this machine.
 BASE = {
-    "ansible_connection": "local",
-    "ansible_python_interpreter": sys.executable,
-    "ansible_become": False,
+    **LOCAL_HOST,
     "keel_address": "127.0.0.1",
     "keel_cluster_name": "secrets",
     "keel_postgresql_manager": "patroni",
@@ -279,23 +273,9 @@ def _run(tmp, case_id, variables, hosts, host_vars=None):
     directory.mkdir()
     common = dict(BASE, keel_tls_ca_dir=str(directory / "ca"), **variables)
     groups = {name: {"hosts": dict.fromkeys(hosts)} for name in ("etcd", "postgres", "pgbouncer", "redis")}
-    inventory = directory / "hosts.yml"
-    inventory.write_text(
-        yaml.safe_dump(
-            {"all": {"vars": common, "hosts": {h: (host_vars or {}).get(h) for h in hosts}, "children": groups}}
-        )
-    )
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), NO_COLOR="1", ANSIBLE_FORCE_COLOR="0")
+    inventory = {"all": {"vars": common, "hosts": {h: (host_vars or {}).get(h) for h in hosts}, "children": groups}}
     started = time.monotonic()
-    result = subprocess.run(
-        [ANSIBLE_PLAYBOOK, "-i", str(inventory), str(_playbook(directory / "preflights.yml"))],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        check=False,
-        timeout=600,
-    )
+    result = run_playbook(directory, inventory, _playbook(directory / "preflights.yml"), timeout=600)
     return result, time.monotonic() - started
 
 
