@@ -11,7 +11,8 @@ author: keel.postgres maintainers (@keel-postgres)
 description:
   - Returns, for every host of the inventory group O(group) (C(postgres), the primary cluster, or
     C(postgres_dr), the DR standby cluster), its region, whether it must never be a synchronous
-    standby (Patroni tag C(nosync)) and its Patroni C(failover_priority) tag.
+    standby (Patroni tag C(nosync)), its Patroni C(failover_priority) tag, and whether it is a
+    synchronous candidate (may confirm commits and be promoted).
   - "Precedence for a member of C(postgres): the host's C(keel_nosync) / C(keel_failover_priority)
     win; else the entry of its C(keel_region) in the platform's C(keel_regions) (C(nosync) is the
     negation of the entry's C(sync)); else C(nosync=true) and C(failover_priority=0), so that a host of
@@ -62,12 +63,12 @@ EXAMPLES = r"""
 # With the lab's keel_regions (us-east-1 sync/3, us-west-2 sync/2, eu-west-1 sync/2, ap-south-1
 # async/0, dr-site priority 1):
 #   groups | keel.postgres.patroni_members(hostvars, platform, 'postgres')
-#   -> {pg-use1: {region: us-east-1, nosync: false, failover_priority: 3},
-#       pg-usw2: {region: us-west-2, nosync: false, failover_priority: 2},
-#       pg-euw1: {region: eu-west-1, nosync: false, failover_priority: 2},
-#       pg-aps1: {region: ap-south-1, nosync: true, failover_priority: 0}}
+#   -> {pg-use1: {region: us-east-1, nosync: false, failover_priority: 3, sync_candidate: true},
+#       pg-usw2: {region: us-west-2, nosync: false, failover_priority: 2, sync_candidate: true},
+#       pg-euw1: {region: eu-west-1, nosync: false, failover_priority: 2, sync_candidate: true},
+#       pg-aps1: {region: ap-south-1, nosync: true, failover_priority: 0, sync_candidate: false}}
 #   groups | keel.postgres.patroni_members(hostvars, platform, 'postgres_dr')
-#   -> {pg-dr1: {region: dr-site, nosync: true, failover_priority: 1}}
+#   -> {pg-dr1: {region: dr-site, nosync: true, failover_priority: 1, sync_candidate: false}}
 """
 
 RETURN = r"""
@@ -84,9 +85,15 @@ _value:
     failover_priority:
       description: Patroni tag C(failover_priority) - 0 never promoted; higher wins among equally advanced replicas.
       type: int
+    sync_candidate:
+      description:
+        - The member may confirm synchronous commits and may be promoted (not C(nosync), C(failover_priority) > 0).
+          Only these members may hold an acknowledged commit; P(keel.postgres.replication_lag#module) treats any
+          other standby that confirms commits on the primary as critical.
+      type: bool
   sample:
-    pg-use1: {region: us-east-1, nosync: false, failover_priority: 3}
-    pg-aps1: {region: ap-south-1, nosync: true, failover_priority: 0}
+    pg-use1: {region: us-east-1, nosync: false, failover_priority: 3, sync_candidate: true}
+    pg-aps1: {region: ap-south-1, nosync: true, failover_priority: 0, sync_candidate: false}
 """
 
 from collections.abc import Mapping

@@ -240,7 +240,18 @@ def _member(hvars, regions, dr):
         priority = entry["failover_priority"]
     else:
         priority = DR_DEFAULT_FAILOVER_PRIORITY if dr else 0
-    return {"region": region if isinstance(region, str) else "", "nosync": bool(nosync), "failover_priority": priority}
+    return {
+        "region": region if isinstance(region, str) else "",
+        "nosync": bool(nosync),
+        "failover_priority": priority,
+        "sync_candidate": is_sync_candidate(bool(nosync), priority),
+    }
+
+
+def is_sync_candidate(nosync, failover_priority):
+    """A member may confirm synchronous commits only if it may also be promoted: never a nosync member,
+    never one with failover_priority 0 (a commit confirmed only by it would be lost with the leader)."""
+    return not nosync and _is_priority(failover_priority) and failover_priority > 0
 
 
 def _members_model(groups, hosts, platform, group):
@@ -252,7 +263,9 @@ def _members_model(groups, hosts, platform, group):
 def patroni_members(groups, hosts, platform, group):
     """The Patroni tags of every member of ``group`` (postgres or postgres_dr).
 
-    Returns host -> {"region": str, "nosync": bool, "failover_priority": int}. A host's keel_nosync /
+    Returns host -> {"region": str, "nosync": bool, "failover_priority": int, "sync_candidate": bool}.
+    sync_candidate: the member may confirm synchronous commits and be promoted (not nosync,
+    failover_priority > 0), the only standbys allowed to hold an acknowledged commit. A host's keel_nosync /
     keel_failover_priority wins; else its region's entry in keel_regions; else never sync and never
     promoted. Members of postgres_dr are always nosync (a standby cluster is asynchronous to its
     source) and default to failover_priority 1 so that the DR cluster can elect its standby leader.
@@ -321,7 +334,7 @@ def check_cluster_members(groups, hosts, platform):
                 "but %d are eligible (%s); %s make more regions sync: true in keel_regions"
                 % (count, sync["mode"], count + 1, len(eligible), ", ".join(eligible) or "none", fix)
             )
-        if eligible and leaders and not [h for h in eligible if members[h]["failover_priority"] > 0]:
+        if eligible and leaders and not [h for h in eligible if members[h]["sync_candidate"]]:
             errors.append(
                 "keel_synchronous_mode=%s: no synchronous-eligible member of group 'postgres' has "
                 "failover_priority > 0 (eligible: %s); Patroni only promotes a synchronous standby "

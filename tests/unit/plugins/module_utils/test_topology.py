@@ -232,19 +232,21 @@ def test_the_shipped_inventories_follow_the_seed_topology(name):
     assert (platform["keel_synchronous_mode"], platform["keel_synchronous_node_count"]) == ("on", 2)
     assert platform["keel_synchronous_mode_strict"] is True
     dr = topology.patroni_members(groups, hosts, platform, "postgres_dr")
-    assert dr and all(m == {"region": "dr-site", "nosync": True, "failover_priority": 1} for m in dr.values())
+    assert dr and all(
+        m == {"region": "dr-site", "nosync": True, "failover_priority": 1, "sync_candidate": False} for m in dr.values()
+    )
 
 
 def test_patroni_members_of_the_lab():
     groups, hosts, platform = _lab()
     assert topology.patroni_members(groups, hosts, platform, "postgres") == {
-        "pg-use1": {"region": "us-east-1", "nosync": False, "failover_priority": 3},
-        "pg-usw2": {"region": "us-west-2", "nosync": False, "failover_priority": 2},
-        "pg-euw1": {"region": "eu-west-1", "nosync": False, "failover_priority": 2},
-        "pg-aps1": {"region": "ap-south-1", "nosync": True, "failover_priority": 0},
+        "pg-use1": {"region": "us-east-1", "nosync": False, "failover_priority": 3, "sync_candidate": True},
+        "pg-usw2": {"region": "us-west-2", "nosync": False, "failover_priority": 2, "sync_candidate": True},
+        "pg-euw1": {"region": "eu-west-1", "nosync": False, "failover_priority": 2, "sync_candidate": True},
+        "pg-aps1": {"region": "ap-south-1", "nosync": True, "failover_priority": 0, "sync_candidate": False},
     }
     assert topology.patroni_members(groups, hosts, platform, "postgres_dr") == {
-        "pg-dr1": {"region": "dr-site", "nosync": True, "failover_priority": 1},
+        "pg-dr1": {"region": "dr-site", "nosync": True, "failover_priority": 1, "sync_candidate": False},
     }
 
 
@@ -287,16 +289,19 @@ def test_patroni_members_precedence(group, hvars, regions, expected):
     groups = {"all": ["pg-usw2"], group: ["pg-usw2"]}
     hosts = {"pg-usw2": dict({"keel_region": "us-west-2"}, **hvars)}
     platform = {"keel_regions": LAB_PLATFORM["keel_regions"] if regions is None else regions}
-    assert topology.patroni_members(groups, hosts, platform, group) == {"pg-usw2": dict(region="us-west-2", **expected)}
+    candidate = not expected["nosync"] and expected["failover_priority"] > 0
+    assert topology.patroni_members(groups, hosts, platform, group) == {
+        "pg-usw2": dict(region="us-west-2", sync_candidate=candidate, **expected)
+    }
 
 
 def test_patroni_members_without_keel_regions_or_hosts():
     groups = {"postgres": ["a"], "postgres_dr": ["b"]}
     assert topology.patroni_members(groups, {}, {}, "postgres") == {
-        "a": {"region": "", "nosync": True, "failover_priority": 0}
+        "a": {"region": "", "nosync": True, "failover_priority": 0, "sync_candidate": False}
     }
     assert topology.patroni_members(groups, {}, {"keel_regions": None}, "postgres_dr") == {
-        "b": {"region": "", "nosync": True, "failover_priority": 1}
+        "b": {"region": "", "nosync": True, "failover_priority": 1, "sync_candidate": False}
     }
     assert topology.patroni_members({}, {}, {}, "postgres") == {}
 
@@ -619,3 +624,11 @@ def test_junk_values_give_messages_not_exceptions(platform_vars, host_vars, regi
     platform["keel_regions"] = regions
     errors = topology.validate(groups, hosts, platform)
     assert all(isinstance(e, str) and e for e in errors)
+
+
+@pytest.mark.parametrize(
+    ("nosync", "priority", "candidate"),
+    [(False, 1, True), (False, 3, True), (True, 3, False), (False, 0, False), (True, 0, False)],
+)
+def test_only_promotable_sync_eligible_members_are_sync_candidates(nosync, priority, candidate):
+    assert topology.is_sync_candidate(nosync, priority) is candidate
