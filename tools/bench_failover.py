@@ -113,7 +113,11 @@ def healthy(timeout=300):
         view = members()
         leaders = [n for n, m in view.items() if m["role"] == "leader"]
         syncs = [n for n, m in view.items() if m["role"] == "sync_standby"]
-        fine = all(m["state"] in ("running", "streaming") for m in view.values())
+        # A member tagged nostream (never a synchronous candidate) replays from the archive only.
+        fine = all(
+            m["state"] in ("running", "in archive recovery" if (m.get("tags") or {}).get("nostream") else "streaming")
+            for m in view.values()
+        )
         return leaders[0] if len(leaders) == 1 and len(syncs) == 2 and fine else None
 
     return poll(ready, timeout, "a healthy cluster with two synchronous standbys", interval=1)

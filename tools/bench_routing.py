@@ -91,7 +91,8 @@ def wait_healthy(timeout=180):
         rows = members()
         leaders = [name for name, row in rows.items() if row["Role"] == "Leader"]
         syncs = [name for name, row in rows.items() if row["Role"] == "Sync Standby"]
-        if len(leaders) == 1 and len(syncs) == 2 and all(r["State"] in ("running", "streaming") for r in rows.values()):
+        healthy = ("running", "streaming", "in archive recovery")
+        if len(leaders) == 1 and len(syncs) == 2 and all(r["State"] in healthy for r in rows.values()):
             return leaders[0], sorted(syncs)
         time.sleep(2)
     raise SystemExit("bench-routing: the cluster did not become healthy")

@@ -17,7 +17,9 @@ the byte thresholds decide that metric (the standby is listed in
 from ansible_collections.keel.postgres.plugins.module_utils.lsn import (
     format_bytes,
     format_seconds,
+    lsn_diff,
     parse_duration,
+    parse_lsn_or_none,
     parse_size,
 )
 
@@ -225,6 +227,68 @@ def classify_receiver(info, thresholds):
     return result
 
 
+def classify_archive_replay(info, thresholds, upstream_lsn=None, archive_timeout=0.0):
+    """Classify a standby that replays from the WAL archive only (Patroni nostream; run in recovery).
+
+    ``info``: the classify_receiver() input (receiver_status, replay_lsn, replay_age_seconds,
+    replay_paused). Such a standby must have no WAL receiver: one that streams could confirm commits
+    under synchronous_standby_names = '*'. Its byte lag is ``upstream_lsn`` (the primary's current
+    position, when known) minus its replay position; its time lag (the replay age while bytes are
+    missing) may exceed the time thresholds by ``archive_timeout`` seconds, the longest a completed
+    WAL segment can wait before the primary archives it.
+    """
+    result = dict(info)
+    subject = "this archive-only standby"
+    statuses, reasons = [], []
+    if info.get("receiver_status") is not None:
+        statuses.append("critical")
+        reasons.append(
+            "%s has a WAL receiver (state '%s'): it streams from %s although it must replay from the archive "
+            "only; under synchronous_standby_names '*' it could confirm commits that no promotable member holds"
+            % (subject, info["receiver_status"], info.get("sender_host") or "its upstream")
+        )
+    if info.get("replay_paused"):
+        statuses.append("warning")
+        reasons.append("%s has WAL replay paused (pg_wal_replay_pause)" % subject)
+    upstream = parse_lsn_or_none(upstream_lsn or None)
+    replayed = parse_lsn_or_none(info.get("replay_lsn"))
+    lag = None if upstream is None or replayed is None else max(lsn_diff(upstream, replayed), 0)
+    result["archive_lag_bytes"] = lag
+    status, reason = _judge(
+        subject, "archive replay lag", lag, thresholds["warn_bytes"], thresholds["crit_bytes"], format_bytes
+    )
+    statuses.append(status)
+    if reason:
+        reasons.append(reason)
+    seconds = 0.0 if lag == 0 else (None if lag is None else info.get("replay_age_seconds"))
+    result["effective_replay_lag_seconds"] = seconds
+    allowance = float(archive_timeout or 0)
+    warn = None if thresholds["warn_seconds"] is None else thresholds["warn_seconds"] + allowance
+    crit = None if thresholds["crit_seconds"] is None else thresholds["crit_seconds"] + allowance
+    status, reason = _judge(subject, "archive replay lag", seconds, warn, crit, format_seconds)
+    statuses.append(status)
+    if reason:
+        reasons.append(reason)
+    result["status"] = worst(s for s in statuses if s != "unknown")
+    result["reasons"] = reasons
+    result["time_lag_unknown"] = seconds is None
+    return result
+
+
+def archive_standby_reasons(rows, archive_standbys):
+    """On a primary: name -> reason for each standby that should replay from the archive but streams."""
+    archive = set(archive_standbys or [])
+    return {
+        standby_name(row): (
+            "standby '%s' streams from this server although it must replay from the archive only (Patroni nostream): "
+            "under synchronous_standby_names '*' it could confirm commits that no promotable member holds"
+            % standby_name(row)
+        )
+        for row in rows
+        if standby_name(row) in archive
+    }
+
+
 def parse_synchronous_standby_names(value):
     """The method, count and names of a synchronous_standby_names value.
 
@@ -336,7 +400,16 @@ def sync_candidate_reasons(rows, candidates, setting=None, synchronous=None):
     return reasons
 
 
-def evaluate(in_recovery, rows, thresholds, expected_standbys=None, receiver=None, sync_candidates=None, setting=None):
+def evaluate(
+    in_recovery,
+    rows,
+    thresholds,
+    expected_standbys=None,
+    receiver=None,
+    sync_candidates=None,
+    setting=None,
+    archive=None,
+):
     """Whole-server verdict.
 
     ``rows`` are pg_stat_replication rows (standbys fed by this server; on a
@@ -347,9 +420,22 @@ def evaluate(in_recovery, rows, thresholds, expected_standbys=None, receiver=Non
     synchronous commits, ``setting`` the server's synchronous_standby_names
     (sync_candidate_reasons()): any other confirming standby is critical. The verdict's
     ``synchronous`` is describe_synchronous(setting) (None without a setting).
+    ``archive``: {"standbys": [...]} on a primary, the standbys that replay from the archive only
+    (never expected in pg_stat_replication; a row of one is critical); {"only": True, "upstream_lsn",
+    "archive_timeout"} on a standby that is one of them (classify_archive_replay()).
     """
+    archive = archive or {}
     standbys = [classify_standby(row, thresholds) for row in rows]
-    missing = [] if in_recovery else missing_standbys(expected_standbys, rows)
+    archive_only = set(archive.get("standbys") or [])
+    expected = [name for name in expected_standbys or [] if name not in archive_only]
+    missing = [] if in_recovery else missing_standbys(expected, rows)
+    if not in_recovery and archive_only:
+        streaming = archive_standby_reasons(rows, archive_only)
+        for standby in standbys:
+            reason = streaming.get(standby_name(standby))
+            if reason:
+                standby["status"] = "critical"
+                standby["reasons"].append(reason)
     synchronous = None if setting is None else describe_synchronous(setting)
     if not in_recovery and sync_candidates is not None:
         unsafe = sync_candidate_reasons(rows, sync_candidates, setting, synchronous)
@@ -369,7 +455,13 @@ def evaluate(in_recovery, rows, thresholds, expected_standbys=None, receiver=Non
         statuses.append("critical")
         messages.append("expected standby '%s' is not connected (no row in pg_stat_replication)" % name)
     own = None
-    if in_recovery:
+    if in_recovery and archive.get("only"):
+        own = classify_archive_replay(
+            receiver or {}, thresholds, archive.get("upstream_lsn"), archive.get("archive_timeout") or 0.0
+        )
+        statuses.append(own["status"])
+        messages.extend(own["reasons"])
+    elif in_recovery:
         own = classify_receiver(receiver or {}, thresholds)
         statuses.append(own["status"])
         messages.extend(own["reasons"])

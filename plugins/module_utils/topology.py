@@ -254,18 +254,38 @@ def is_sync_candidate(nosync, failover_priority):
     return not nosync and _is_priority(failover_priority) and failover_priority > 0
 
 
+def streams_only_to_candidates(platform):
+    """True when the leader must have no walsender but the synchronous candidates'.
+
+    Under strict synchronous replication (keel_synchronous_mode on or quorum with
+    keel_synchronous_mode_strict) Patroni sets synchronous_standby_names = '*' after every failover
+    and switchover and whenever no candidate is left: then any standby that streams from the leader
+    confirms commits, and a commit confirmed only by a member that can never be promoted is lost
+    with the leader. Such members must not stream: they replay from the WAL archive (Patroni nostream).
+    """
+    sync = synchronous_settings(platform)
+    return sync["mode"] in ("on", "quorum") and sync["strict"] is True
+
+
 def _members_model(groups, hosts, platform, group):
     regions = platform.get("keel_regions") or {}
     dr = group == "postgres_dr"
-    return {host: _member(hosts.get(host) or {}, regions, dr) for host in _members(groups, group)}
+    members = {host: _member(hosts.get(host) or {}, regions, dr) for host in _members(groups, group)}
+    archive_only = not dr and streams_only_to_candidates(platform)
+    for member in members.values():
+        member["nostream"] = archive_only and not member["sync_candidate"]
+    return members
 
 
 def patroni_members(groups, hosts, platform, group):
     """The Patroni tags of every member of ``group`` (postgres or postgres_dr).
 
-    Returns host -> {"region": str, "nosync": bool, "failover_priority": int, "sync_candidate": bool}.
-    sync_candidate: the member may confirm synchronous commits and be promoted (not nosync,
-    failover_priority > 0), the only standbys allowed to hold an acknowledged commit. A host's keel_nosync /
+    Returns host -> {"region": str, "nosync": bool, "failover_priority": int, "sync_candidate": bool,
+    "nostream": bool}. sync_candidate: the member may confirm synchronous commits and be promoted (not
+    nosync, failover_priority > 0), the only standbys allowed to hold an acknowledged commit.
+    nostream: a member of postgres that is not a candidate, under strict synchronous replication
+    (streams_only_to_candidates): it replays from the archive and never streams from the leader.
+    A host's keel_nosync /
     keel_failover_priority wins; else its region's entry in keel_regions; else never sync and never
     promoted. Members of postgres_dr are always nosync (a standby cluster is asynchronous to its
     source) and default to failover_priority 1 so that the DR cluster can elect its standby leader.
@@ -341,6 +361,23 @@ def check_cluster_members(groups, hosts, platform):
                 "automatically, so no failover could happen: give a sync: true region a failover_priority > 0 "
                 'in keel_regions, or set keel_synchronous_mode: "off"' % (sync["mode"], _describe(members, eligible))
             )
+    if streams_only_to_candidates(platform):
+        for host in postgres:
+            if members[host]["nostream"] and not (hosts.get(host) or {}).get("keel_pgbackrest_stanza"):
+                errors.append(
+                    "host %s (%s, failover_priority %d, nosync %s) is not a synchronous candidate: under strict "
+                    "synchronous replication it must not stream from the leader (after a failover Patroni's "
+                    "synchronous_standby_names '*' would let it confirm commits that no promotable member holds), "
+                    "so it replays from the WAL archive, but keel_pgbackrest_stanza is empty for it: set "
+                    "keel_pgbackrest_stanza, make its region sync: true with failover_priority > 0, or set "
+                    "keel_synchronous_mode_strict: false"
+                    % (
+                        host,
+                        members[host]["region"] or "no region",
+                        members[host]["failover_priority"],
+                        str(members[host]["nosync"]).lower(),
+                    )
+                )
     return errors
 
 

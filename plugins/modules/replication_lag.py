@@ -75,6 +75,35 @@ options:
       - Omitted (the default), nothing is checked. Ignored on a standby.
     type: list
     elements: str
+  archive_standbys:
+    description:
+      - C(application_name) of the standbys that replay from the WAL archive only and never stream (Patroni
+        C(nostream), what the region model gives every member that is not a synchronous candidate under strict
+        synchronous replication).
+      - On a primary they are never expected in C(pg_stat_replication) (they are dropped from O(expected_standbys)),
+        and a row of one of them is critical. Ignored on a standby.
+    type: list
+    elements: str
+    default: []
+  archive_only:
+    description:
+      - This server is a standby that replays from the WAL archive only. It must have no WAL receiver (one is
+        critical); its byte lag is O(upstream_lsn) minus its replay position, its time lag the replay age
+        while bytes are missing, judged against the time thresholds plus O(archive_timeout).
+      - Ignored on a primary.
+    type: bool
+    default: false
+  upstream_lsn:
+    description:
+      - With O(archive_only), the primary's current WAL position (the C(current_lsn) this module returns on the
+        primary). Omitted or empty, the byte lag is unknown and not judged.
+    type: str
+  archive_timeout:
+    description:
+      - With O(archive_only), the primary's C(archive_timeout) in seconds - how long a WAL segment may wait
+        before it reaches the archive - added to O(warn_seconds) and O(crit_seconds).
+    type: float
+    default: 0
   fail_on:
     description:
       - Fail the task when the overall status reaches this level. V(never) only reports.
@@ -210,7 +239,10 @@ synchronous:
   type: dict
   sample: {method: first, num: 2, names: [pg-euw1, pg-usw2], any_standby: false}
 receiver:
-  description: The standby's own replication state; null on a primary.
+  description:
+    - The standby's own replication state; null on a primary.
+    - With O(archive_only) it also has C(archive_lag_bytes) (O(upstream_lsn) minus the replay position, null when
+      unknown).
   returned: always
   type: dict
   sample:
@@ -309,6 +341,10 @@ def argument_spec():
         crit_seconds=dict(type="float", default=DEFAULT_CRIT_SECONDS),
         expected_standbys=dict(type="list", elements="str", default=[]),
         sync_candidates=dict(type="list", elements="str"),
+        archive_standbys=dict(type="list", elements="str", default=[]),
+        archive_only=dict(type="bool", default=False),
+        upstream_lsn=dict(type="str"),
+        archive_timeout=dict(type="float", default=0.0),
         fail_on=dict(type="str", default="critical", choices=FAIL_ON_CHOICES),
     )
     return spec
@@ -364,6 +400,12 @@ def run(module, conn):
         receiver,
         sync_candidates=params["sync_candidates"],
         setting=setting,
+        archive={
+            "standbys": params["archive_standbys"],
+            "only": params["archive_only"],
+            "upstream_lsn": params["upstream_lsn"],
+            "archive_timeout": params["archive_timeout"],
+        },
     )
     return dict(
         changed=False,

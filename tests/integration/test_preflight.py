@@ -191,13 +191,43 @@ def test_the_filter_reads_the_lab_hostvars(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(out.read_text()) == {
         "postgres": {
-            "pg-use1": {"region": "us-east-1", "nosync": False, "failover_priority": 3, "sync_candidate": True},
-            "pg-usw2": {"region": "us-west-2", "nosync": False, "failover_priority": 2, "sync_candidate": True},
-            "pg-euw1": {"region": "eu-west-1", "nosync": False, "failover_priority": 2, "sync_candidate": True},
-            "pg-aps1": {"region": "ap-south-1", "nosync": True, "failover_priority": 0, "sync_candidate": False},
+            "pg-use1": {
+                "region": "us-east-1",
+                "nosync": False,
+                "failover_priority": 3,
+                "sync_candidate": True,
+                "nostream": False,
+            },
+            "pg-usw2": {
+                "region": "us-west-2",
+                "nosync": False,
+                "failover_priority": 2,
+                "sync_candidate": True,
+                "nostream": False,
+            },
+            "pg-euw1": {
+                "region": "eu-west-1",
+                "nosync": False,
+                "failover_priority": 2,
+                "sync_candidate": True,
+                "nostream": False,
+            },
+            "pg-aps1": {
+                "region": "ap-south-1",
+                "nosync": True,
+                "failover_priority": 0,
+                "sync_candidate": False,
+                "nostream": True,
+            },
         },
         "postgres_dr": {
-            "pg-dr1": {"region": "dr-site", "nosync": True, "failover_priority": 1, "sync_candidate": False}
+            "pg-dr1": {
+                "region": "dr-site",
+                "nosync": True,
+                "failover_priority": 1,
+                "sync_candidate": False,
+                "nostream": False,
+            }
         },
     }
 

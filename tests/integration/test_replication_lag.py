@@ -194,3 +194,61 @@ def test_a_standby_outside_the_sync_candidates_confirming_commits_is_critical(pg
         primary.sql("SELECT pg_reload_conf()")
         primary.sql("DROP TABLE IF EXISTS keel_sync_probe")
     pg_pair.wait("standby is asynchronous again", lambda: _sync_state(primary) == "async")
+
+
+def test_archive_only_standbys_must_not_stream_and_report_their_lag_from_the_primary_position(pg_pair, module_runner):
+    """A member that is not a synchronous candidate replays from the archive (Patroni nostream). While the
+    pair's standby streams, naming it archive-only is critical on both sides; once its stream is cut (as
+    nostream does) it is judged by the primary's position minus its replay position."""
+    primary, standby = pg_pair.primary, pg_pair.standby
+    pg_pair.wait_replayed()
+    rc, result, _elapsed = lag(
+        module_runner, primary, expected_standbys=[STANDBY_NAME], archive_standbys=[STANDBY_NAME]
+    )
+    assert rc == 1 and result["status"] == "critical", result["msg"]
+    assert (
+        "standby '%s' streams from this server although it must replay from the archive only" % STANDBY_NAME
+        in (result["msg"])
+    )
+    assert result["missing_standbys"] == []
+    rc, result, _elapsed = lag(module_runner, standby, archive_only=True, upstream_lsn="0/0")
+    assert rc == 1 and result["status"] == "critical", result["msg"]
+    assert "this archive-only standby has a WAL receiver (state 'streaming')" in result["msg"]
+
+    conninfo = standby.value("SHOW primary_conninfo")
+    standby.sql("ALTER SYSTEM SET primary_conninfo = ''")
+    try:
+        standby.sql("SELECT pg_reload_conf()")
+        pg_pair.wait(
+            "the standby's WAL receiver to stop",
+            lambda: standby.value("SELECT count(*) FROM pg_stat_wal_receiver") == 0,
+        )
+        pg_pair.generate_wal(rows=3000)
+        rc, on_primary, _elapsed = lag(
+            module_runner, primary, expected_standbys=[STANDBY_NAME], archive_standbys=[STANDBY_NAME]
+        )
+        assert rc == 0 and on_primary["status"] == "ok", on_primary["msg"]
+        assert on_primary["standbys"] == [] and on_primary["missing_standbys"] == []
+        # Time thresholds far above this test's duration: the byte lag decides here.
+        args = dict(
+            archive_only=True,
+            upstream_lsn=on_primary["current_lsn"],
+            archive_timeout=60,
+            warn_seconds=3600,
+            crit_seconds=7200,
+        )
+        rc, result, _elapsed = lag(module_runner, standby, warn_bytes="64kB", **args)
+        assert rc == 0 and result["status"] == "warning", result["msg"]
+        own = result["receiver"]
+        assert own["receiver_status"] is None and own["archive_lag_bytes"] > 64 * 1024, own
+        assert "this archive-only standby archive replay lag" in result["msg"]
+        rc, result, _elapsed = lag(module_runner, standby, warn_bytes="1GB", crit_bytes="2GB", **args)
+        assert rc == 0 and result["status"] == "ok", result["msg"]
+        # Judged as a streaming standby, the same server has no WAL receiver: critical.
+        rc, result, _elapsed = lag(module_runner, standby)
+        assert rc == 1 and "has no WAL receiver" in result["msg"]
+    finally:
+        standby.sql("ALTER SYSTEM SET primary_conninfo = %s", (conninfo,))
+        standby.sql("SELECT pg_reload_conf()")
+    pg_pair.wait_streaming()
+    pg_pair.wait_replayed()

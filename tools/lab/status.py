@@ -130,7 +130,9 @@ def patroni_rows(scope, members, answers, primary_position=None):
                 text += " lag %s behind the primary" % format_bytes(max(0, primary_position - replayed))
         else:
             text += " lag %s" % format_bytes(entry.get("lag"))
-        healthy = entry.get("state") in ("running", "streaming")
+        # A member tagged nostream (never a synchronous candidate) replays from the archive only.
+        replicating = "in archive recovery" if (entry.get("tags") or {}).get("nostream") else "streaming"
+        healthy = entry.get("state") in ("running", replicating)
         rows.append(Row(scope, host, UP if healthy else DOWN, text))
     return rows
 

@@ -118,13 +118,24 @@ def nudge_wal(every=10):
         )
 
 
+def replicating_state(member):
+    """The state a healthy replica of Patroni's /cluster (or /patroni replication_state) shows: a
+    member tagged nostream (not a synchronous candidate under strict mode) replays from the archive."""
+    return "in archive recovery" if (member.get("tags") or {}).get("nostream") else "streaming"
+
+
+def member_healthy(member):
+    """A /cluster member that runs in its role: a leader running, a replica replicating as it should."""
+    return member["state"] in ("running", replicating_state(member))
+
+
 def healthy_leader(host, timeout=180):
     """Wait until the cluster has one leader, every member runs and the sync standbys are assigned."""
 
     def ready():
         view = cluster(host)
         leaders = [m["name"] for m in view["members"] if m["role"] == "leader"]
-        running = all(m["state"] in ("running", "streaming") for m in view["members"])
+        running = all(member_healthy(m) for m in view["members"])
         syncs = [m for m in view["members"] if m["role"] == "sync_standby"]
         if len(leaders) == 1 and running and len(syncs) == 2:
             return leaders[0]
@@ -229,13 +240,14 @@ def switch_and_wait_archived(leader, timeout, what):
 
 def wait_serving(host, timeout):
     """Wait until Patroni on `host` runs PostgreSQL in its role: a leader as a primary, a standby
-    leader or a replica streaming. A timeout fails with the member's last Patroni journal lines
-    (what PostgreSQL was doing: replaying from the archive, refusing a timeline...)."""
+    leader or a replica streaming (replaying from the archive when tagged nostream). A timeout fails
+    with the member's last Patroni journal lines (what PostgreSQL was doing: replaying from the
+    archive, refusing a timeline...)."""
 
     def serving():
         status, state = api(host, "/patroni")
         if status == 200 and state.get("state") == "running":
-            if state.get("role") == "primary" or state.get("replication_state") == "streaming":
+            if state.get("role") == "primary" or state.get("replication_state") == replicating_state(state):
                 return True
         nudge_wal()
         return None

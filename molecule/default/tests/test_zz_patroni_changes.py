@@ -23,6 +23,7 @@ from labclient import (
     leader,
     marker_count,
     psql,
+    replicating_state,
     secret,
     wait_for,
     wait_for_marker,
@@ -126,9 +127,11 @@ def _settled():
     for host in PRIMARY:
         if host != primary:
             wait_for(
-                lambda host=host: api(host, "/patroni")[1].get("replication_state") == "streaming",
+                lambda host=host: (lambda state: state.get("replication_state") == replicating_state(state))(
+                    api(host, "/patroni")[1]
+                ),
                 90,
-                what="%s streaming" % host,
+                what="%s replicating" % host,
             )
     _write(primary, "settled-%s" % uuid.uuid4())
     return primary

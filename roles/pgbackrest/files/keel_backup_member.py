@@ -9,8 +9,9 @@ keel-backup@.service on every member of the primary cluster:
                    leader (no healthy replica) backup-standby is turned off for this run
 
 Every member reads the same cluster state (Patroni's /cluster, from the DCS) and applies the same
-rule, so exactly one of them backs up: the healthy streaming replica with the least load on the
-commit path (an asynchronous replica before a synchronous one), by name on a tie; the leader when
+rule, so exactly one of them backs up: the healthy replica with the least load on the commit path
+(an asynchronous replica before a synchronous one), by name on a tie - healthy is streaming, or
+replaying from the archive for a member tagged nostream; the leader when
 no replica qualifies. The environment gives KEEL_BACKUP_PATRONI (this member's REST API URL),
 KEEL_BACKUP_CA (CA file that verifies it), KEEL_BACKUP_MEMBER (this member's name) and optionally
 KEEL_BACKUP_MAX_LAG (bytes; a replica further behind does not qualify, default 16 MiB).
@@ -34,7 +35,9 @@ def choose(cluster, max_lag=DEFAULT_MAX_LAG):
     for member in members:
         tags = member.get("tags") or {}
         lag = member.get("lag")
-        if member.get("role") not in REPLICA_ROLES or member.get("state") != "streaming":
+        # A member tagged nostream (never a synchronous candidate) replays from the archive only.
+        replicating = "in archive recovery" if tags.get("nostream") else "streaming"
+        if member.get("role") not in REPLICA_ROLES or member.get("state") != replicating:
             continue
         if tags.get("nobackup") or not isinstance(lag, int) or lag > max_lag:
             continue

@@ -25,7 +25,8 @@ LAB = [
     member("pg-use1", "leader", "running"),
     member("pg-usw2", "sync_standby", "streaming"),
     member("pg-euw1", "sync_standby", "streaming"),
-    member("pg-aps1", "replica", "streaming", nosync=True, nofailover=True),
+    # Never a synchronous candidate: it replays from the archive only (Patroni nostream).
+    member("pg-aps1", "replica", "in archive recovery", nosync=True, nostream=True, failover_priority=0),
 ]
 
 
@@ -51,6 +52,9 @@ def test_a_lagging_async_replica_gives_way_to_a_synchronous_standby():
         member("pg-aps1", "replica", "stopped"),
         member("pg-aps1", "replica", "streaming", lag="unknown"),
         member("pg-aps1", "replica", "streaming", nobackup=True),
+        # a nostream member that streams, and a streaming member that fell back to the archive
+        member("pg-aps1", "replica", "streaming", nostream=True),
+        member("pg-aps1", "replica", "in archive recovery"),
     ],
 )
 def test_replicas_that_are_not_streaming_or_opted_out_do_not_qualify(broken):

@@ -277,3 +277,21 @@ def test_pgbackrest_settings_refuses_a_config_without_them(conf):
 )
 def test_reason_is_the_last_line_of_the_error_output(text, shown):
     assert status.reason(text) == shown
+
+
+@pytest.mark.parametrize(
+    "tags, state, up",
+    [
+        ({"nostream": True}, "in archive recovery", True),
+        ({"nostream": True}, "streaming", False),
+        ({}, "in archive recovery", False),
+        ({"nostream": False}, "streaming", True),
+    ],
+)
+def test_an_archive_only_member_is_up_while_it_replays_from_the_archive(tags, state, up):
+    """A member tagged nostream (never a synchronous candidate) must not stream; any other replica must."""
+    aps1 = dict(entry("pg-aps1", "replica", state), tags=tags)
+    view = {"members": [entry("pg-use1", "leader", "running"), aps1]}
+    answers = {h: (view, {}) for h in MEMBERS}
+    rows = {r.name: r for r in status.patroni_rows("keel-lab", MEMBERS, answers)}
+    assert rows["pg-aps1"].state == (status.UP if up else status.DOWN), rows["pg-aps1"].text

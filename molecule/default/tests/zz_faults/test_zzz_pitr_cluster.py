@@ -24,6 +24,7 @@ from labclient import (
     leader,
     marker_count,
     psql,
+    replicating_state,
     run_playbook,
     superuser_sql,
     switch_and_wait_archived,
@@ -138,7 +139,7 @@ def test_cluster_restore_rolls_every_member_back_to_the_target(two_batches):
     view = {m["name"]: m for m in cluster(PRIMARY[0])["members"]}
     for host in PRIMARY:
         if host != primary:
-            assert view[host]["state"] == "streaming", view
+            assert view[host]["state"] == replicating_state(view[host]), view
         assert len(aside_dirs(host)) == 1, host
         assert batches(host, run) == "first|100", host
 

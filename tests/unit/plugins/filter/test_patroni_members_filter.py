@@ -31,9 +31,27 @@ def test_registers_only_its_own_filter():
 
 def test_members_of_the_primary_cluster():
     assert FILTER(GROUPS, HOSTS, PLATFORM, "postgres") == {
-        "a": {"region": "us-east-1", "nosync": False, "failover_priority": 3, "sync_candidate": True},
-        "b": {"region": "us-west-2", "nosync": False, "failover_priority": 0, "sync_candidate": False},
-        "c": {"region": "ap-south-1", "nosync": True, "failover_priority": 0, "sync_candidate": False},
+        "a": {
+            "region": "us-east-1",
+            "nosync": False,
+            "failover_priority": 3,
+            "sync_candidate": True,
+            "nostream": False,
+        },
+        "b": {
+            "region": "us-west-2",
+            "nosync": False,
+            "failover_priority": 0,
+            "sync_candidate": False,
+            "nostream": True,
+        },
+        "c": {
+            "region": "ap-south-1",
+            "nosync": True,
+            "failover_priority": 0,
+            "sync_candidate": False,
+            "nostream": True,
+        },
     }
 
 
@@ -43,7 +61,7 @@ def test_the_group_defaults_to_postgres():
 
 def test_members_of_the_dr_cluster():
     assert FILTER(GROUPS, HOSTS, PLATFORM, "postgres_dr") == {
-        "dr": {"region": "dr-site", "nosync": True, "failover_priority": 1, "sync_candidate": False},
+        "dr": {"region": "dr-site", "nosync": True, "failover_priority": 1, "sync_candidate": False, "nostream": False},
     }
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from ansible_collections.keel.postgres.plugins.module_utils.replication import (
     build_thresholds,
+    classify_archive_replay,
     classify_receiver,
     classify_standby,
     classify_value,
@@ -362,3 +363,63 @@ def test_evaluate_makes_a_confirming_outsider_critical_on_a_primary_only():
     assert evaluate(False, rows, T, setting="*")["status"] == "ok"
     receiver = {"receiver_status": "streaming", "replay_gap_bytes": 0, "replay_paused": False}
     assert evaluate(True, rows, T, receiver=receiver, sync_candidates=["pg-usw2"], setting="*")["status"] == "ok"
+
+
+def archive_replay(replay_lsn="0/5000000", age=None, **extra):
+    info = {"receiver_status": None, "replay_lsn": replay_lsn, "replay_age_seconds": age, "replay_paused": False}
+    info.update(extra)
+    return info
+
+
+@pytest.mark.parametrize(
+    ("upstream", "replayed", "age", "status", "lag"),
+    [
+        # caught up: the replay age only says how long the primary has been idle
+        ("0/5000000", "0/5000000", 3600.0, "ok", 0),
+        # the segment being written has not reached the archive yet: within archive_timeout + warn_seconds
+        ("0/5800000", "0/5000000", 65.0, "ok", 8 * MB),
+        ("0/5800000", "0/5000000", 75.0, "warning", 8 * MB),
+        ("0/5800000", "0/5000000", 125.0, "critical", 8 * MB),
+        # byte thresholds as for any standby
+        ("0/12000000", "0/5000000", 1.0, "warning", 208 * MB),
+        ("1/5000000", "0/5000000", 1.0, "critical", 4096 * MB),
+        # the primary read before the standby replayed further: never negative
+        ("0/4000000", "0/5000000", 1.0, "ok", 0),
+        # no primary position: the lag is unknown, not judged
+        (None, "0/5000000", 500.0, "ok", None),
+        ("", "0/5000000", 500.0, "ok", None),
+    ],
+)
+def test_archive_only_standby_lag(upstream, replayed, age, status, lag):
+    own = classify_archive_replay(archive_replay(replayed, age), T, upstream, archive_timeout=60)
+    assert (own["status"], own["archive_lag_bytes"]) == (status, lag), own["reasons"]
+    assert own["time_lag_unknown"] is (lag is None)
+
+
+def test_archive_only_standby_that_streams_is_critical():
+    own = classify_archive_replay(archive_replay(receiver_status="streaming", sender_host="10.0.0.1"), T, "0/5000000")
+    assert own["status"] == "critical"
+    assert "has a WAL receiver (state 'streaming'): it streams from 10.0.0.1" in own["reasons"][0]
+    paused = classify_archive_replay(archive_replay(replay_paused=True), T, "0/5000000")
+    assert paused["status"] == "warning" and "replay paused" in paused["reasons"][0]
+
+
+def test_evaluate_archive_standbys_on_a_primary_are_not_expected_and_must_not_stream():
+    rows = [standby("pg-usw2", sync_state="sync")]
+    verdict = evaluate(False, rows, T, ["pg-usw2", "pg-aps1"], archive={"standbys": ["pg-aps1"]})
+    assert (verdict["status"], verdict["missing_standbys"]) == ("ok", [])
+    # without the option the same member is an expected standby that is missing
+    assert evaluate(False, rows, T, ["pg-usw2", "pg-aps1"])["missing_standbys"] == ["pg-aps1"]
+    streaming = evaluate(False, rows + [standby("pg-aps1")], T, ["pg-usw2"], archive={"standbys": ["pg-aps1"]})
+    assert streaming["status"] == "critical"
+    assert (
+        "standby 'pg-aps1' streams from this server although it must replay from the archive only" in streaming["msg"]
+    )
+
+
+def test_evaluate_an_archive_only_standby_needs_no_receiver():
+    archive = {"only": True, "upstream_lsn": "0/5000000", "archive_timeout": 60}
+    verdict = evaluate(True, [], T, receiver=archive_replay(), archive=archive)
+    assert verdict["status"] == "ok" and verdict["receiver"]["archive_lag_bytes"] == 0
+    # the same standby judged as a streaming one: no receiver is critical
+    assert evaluate(True, [], T, receiver=archive_replay())["status"] == "critical"

@@ -126,11 +126,11 @@ LAB_GROUPS = {
     "postgres_dr": ["pg-dr1"],
 }
 LAB_HOSTS = {
-    "pg-use1": {"keel_region": "us-east-1", "keel_address": "172.28.10.11"},
-    "pg-usw2": {"keel_region": "us-west-2", "keel_address": "172.28.10.12"},
-    "pg-euw1": {"keel_region": "eu-west-1", "keel_address": "172.28.10.13"},
-    "pg-aps1": {"keel_region": "ap-south-1", "keel_address": "172.28.10.14"},
-    "pg-dr1": {"keel_region": "dr-site", "keel_address": "172.28.10.15"},
+    "pg-use1": {"keel_region": "us-east-1", "keel_address": "172.28.10.11", "keel_pgbackrest_stanza": "keel-lab"},
+    "pg-usw2": {"keel_region": "us-west-2", "keel_address": "172.28.10.12", "keel_pgbackrest_stanza": "keel-lab"},
+    "pg-euw1": {"keel_region": "eu-west-1", "keel_address": "172.28.10.13", "keel_pgbackrest_stanza": "keel-lab"},
+    "pg-aps1": {"keel_region": "ap-south-1", "keel_address": "172.28.10.14", "keel_pgbackrest_stanza": "keel-lab"},
+    "pg-dr1": {"keel_region": "dr-site", "keel_address": "172.28.10.15", "keel_pgbackrest_stanza": "keel-lab"},
 }
 LAB_PLATFORM = {
     "keel_cluster_name": "keel-lab",
@@ -199,7 +199,9 @@ def _load_inventory(name):
             members.extend(h for h in groups[child_name] if h not in members)
 
     walk("all", inventory["all"])
+    backups = yaml.safe_load((ROOT / "inventories" / name / "group_vars" / "all" / "pgbackrest.yml").read_text())
     for hvars in hosts.values():
+        hvars.setdefault("keel_pgbackrest_stanza", backups.get("keel_pgbackrest_stanza"))
         if "{{" in str(hvars.get("keel_address", "")):
             hvars.pop("keel_address")  # the lab computes addresses from its network
     platform_vars = yaml.safe_load((ROOT / "inventories" / name / "group_vars" / "all" / "platform.yml").read_text())
@@ -233,20 +235,51 @@ def test_the_shipped_inventories_follow_the_seed_topology(name):
     assert platform["keel_synchronous_mode_strict"] is True
     dr = topology.patroni_members(groups, hosts, platform, "postgres_dr")
     assert dr and all(
-        m == {"region": "dr-site", "nosync": True, "failover_priority": 1, "sync_candidate": False} for m in dr.values()
+        m == {"region": "dr-site", "nosync": True, "failover_priority": 1, "sync_candidate": False, "nostream": False}
+        for m in dr.values()
     )
 
 
 def test_patroni_members_of_the_lab():
     groups, hosts, platform = _lab()
     assert topology.patroni_members(groups, hosts, platform, "postgres") == {
-        "pg-use1": {"region": "us-east-1", "nosync": False, "failover_priority": 3, "sync_candidate": True},
-        "pg-usw2": {"region": "us-west-2", "nosync": False, "failover_priority": 2, "sync_candidate": True},
-        "pg-euw1": {"region": "eu-west-1", "nosync": False, "failover_priority": 2, "sync_candidate": True},
-        "pg-aps1": {"region": "ap-south-1", "nosync": True, "failover_priority": 0, "sync_candidate": False},
+        "pg-use1": {
+            "region": "us-east-1",
+            "nosync": False,
+            "failover_priority": 3,
+            "sync_candidate": True,
+            "nostream": False,
+        },
+        "pg-usw2": {
+            "region": "us-west-2",
+            "nosync": False,
+            "failover_priority": 2,
+            "sync_candidate": True,
+            "nostream": False,
+        },
+        "pg-euw1": {
+            "region": "eu-west-1",
+            "nosync": False,
+            "failover_priority": 2,
+            "sync_candidate": True,
+            "nostream": False,
+        },
+        "pg-aps1": {
+            "region": "ap-south-1",
+            "nosync": True,
+            "failover_priority": 0,
+            "sync_candidate": False,
+            "nostream": True,
+        },
     }
     assert topology.patroni_members(groups, hosts, platform, "postgres_dr") == {
-        "pg-dr1": {"region": "dr-site", "nosync": True, "failover_priority": 1, "sync_candidate": False},
+        "pg-dr1": {
+            "region": "dr-site",
+            "nosync": True,
+            "failover_priority": 1,
+            "sync_candidate": False,
+            "nostream": False,
+        },
     }
 
 
@@ -290,18 +323,20 @@ def test_patroni_members_precedence(group, hvars, regions, expected):
     hosts = {"pg-usw2": dict({"keel_region": "us-west-2"}, **hvars)}
     platform = {"keel_regions": LAB_PLATFORM["keel_regions"] if regions is None else regions}
     candidate = not expected["nosync"] and expected["failover_priority"] > 0
+    # Strict synchronous mode (the default): a member of postgres that is not a candidate never streams.
+    nostream = group == "postgres" and not candidate
     assert topology.patroni_members(groups, hosts, platform, group) == {
-        "pg-usw2": dict(region="us-west-2", sync_candidate=candidate, **expected)
+        "pg-usw2": dict(region="us-west-2", sync_candidate=candidate, nostream=nostream, **expected)
     }
 
 
 def test_patroni_members_without_keel_regions_or_hosts():
     groups = {"postgres": ["a"], "postgres_dr": ["b"]}
     assert topology.patroni_members(groups, {}, {}, "postgres") == {
-        "a": {"region": "", "nosync": True, "failover_priority": 0, "sync_candidate": False}
+        "a": {"region": "", "nosync": True, "failover_priority": 0, "sync_candidate": False, "nostream": True}
     }
     assert topology.patroni_members(groups, {}, {"keel_regions": None}, "postgres_dr") == {
-        "b": {"region": "", "nosync": True, "failover_priority": 1, "sync_candidate": False}
+        "b": {"region": "", "nosync": True, "failover_priority": 1, "sync_candidate": False, "nostream": False}
     }
     assert topology.patroni_members({}, {}, {}, "postgres") == {}
 
@@ -632,3 +667,42 @@ def test_junk_values_give_messages_not_exceptions(platform_vars, host_vars, regi
 )
 def test_only_promotable_sync_eligible_members_are_sync_candidates(nosync, priority, candidate):
     assert topology.is_sync_candidate(nosync, priority) is candidate
+
+
+@pytest.mark.parametrize(
+    ("settings", "archive_only"),
+    [
+        ({}, True),
+        ({"keel_synchronous_mode": "quorum"}, True),
+        ({"keel_synchronous_mode_strict": False}, False),
+        ({"keel_synchronous_mode": "off"}, False),
+        ({"keel_synchronous_mode": "quorum", "keel_synchronous_mode_strict": False}, False),
+    ],
+)
+def test_non_candidates_stream_only_when_no_wildcard_can_make_them_confirm_commits(settings, archive_only):
+    groups, hosts, platform = _lab()
+    platform = dict(platform, **{"keel_synchronous_mode": "on", "keel_synchronous_mode_strict": True})
+    platform.update(settings)
+    members = topology.patroni_members(groups, hosts, platform, "postgres")
+    assert {h: m["nostream"] for h, m in members.items()} == {
+        "pg-use1": False,
+        "pg-usw2": False,
+        "pg-euw1": False,
+        "pg-aps1": archive_only,
+    }
+    # The DR cluster is asynchronous to its source: none of its members is ever a candidate.
+    assert [m["nostream"] for m in topology.patroni_members(groups, hosts, platform, "postgres_dr").values()] == [False]
+
+
+def test_a_never_promoted_member_needs_the_archive_it_replays_from():
+    no_archive = {"pg-aps1": {"keel_pgbackrest_stanza": ""}}
+    errors = topology.validate(*_lab(hosts=no_archive))
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(
+        "host pg-aps1 (ap-south-1, failover_priority 0, nosync true) is not a synchronous candidate"
+    )
+    assert "keel_pgbackrest_stanza is empty for it" in errors[0]
+    # Without strict mode nothing makes it confirm commits, so it may stream and needs no archive.
+    assert topology.validate(*_lab(platform={"keel_synchronous_mode_strict": False}, hosts=no_archive)) == []
+    # A candidate without the archive streams as before.
+    assert topology.validate(*_lab(hosts={"pg-usw2": {"keel_pgbackrest_stanza": ""}})) == []
