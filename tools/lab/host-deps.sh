@@ -5,6 +5,7 @@ need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 [[ -x /usr/lib/postgresql/15/bin/postgres ]] || need+=(postgresql-15)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)   # promtool, for tests/unit/monitoring
 command -v stunnel4 >/dev/null 2>&1 || true   # not needed: the S3 launcher speaks TLS itself
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
