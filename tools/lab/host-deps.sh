@@ -6,6 +6,8 @@ command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 [[ -x /usr/lib/postgresql/15/bin/postgres ]] || need+=(postgresql-15)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)   # promtool, for tests/unit/monitoring
+# The exporter that runs the custom queries, for tests/integration/test_exporter_queries.py.
+command -v prometheus-postgres-exporter >/dev/null 2>&1 || need+=(prometheus-postgres-exporter)
 command -v stunnel4 >/dev/null 2>&1 || true   # not needed: the S3 launcher speaks TLS itself
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
