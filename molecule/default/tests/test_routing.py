@@ -22,6 +22,7 @@ from labclient import (
     address,
     api,
     changed_counts,
+    cluster,
     converge,
     create_probe_table,
     docker_exec,
@@ -253,12 +254,17 @@ def test_read_write_endpoint_follows_a_patronictl_switchover():
         docker_exec(old, *ctl, "switchover", "--leader", old, "--candidate", new, "--force")
         # No step but the switchover: every router's read-write endpoint reaches the new leader.
         for router in ROUTERS:
-            wait_for(
-                lambda router=router, new=new: reached(router, RW) == new,
-                30,
-                interval=0.5,
-                what="%s:%d to reach %s" % (router, RW, new),
-            )
+            try:
+                wait_for(
+                    lambda router=router, new=new: reached(router, RW) == new,
+                    30,
+                    interval=0.5,
+                    what="%s:%d to reach %s" % (router, RW, new),
+                )
+            except AssertionError as exc:
+                # Say whether the switchover happened at all, and where the route goes instead.
+                view = [(m["name"], m["role"], m["state"]) for m in cluster(router)["members"]]
+                raise AssertionError("%s; cluster: %s; route reaches %r" % (exc, view, reached(router, RW))) from exc
         healthy_leader(new)
 
 
