@@ -230,16 +230,17 @@ def candidate_refusal(status, config, candidate, action="switchover"):
         return "candidate '%s' is not a member of the cluster (members: %s)" % (candidate, names)
     if member["role"] in LEADER_ROLES:
         return "candidate '%s' is already the leader" % candidate
-    # Without a leader, replicas lose their upstream and replay from the archive: still a running server.
-    allowed = HEALTHY_STATES + (("in archive recovery",) if action == "failover" and status["leader"] is None else ())
-    if member["state"] not in allowed:
-        return "candidate '%s' is in state '%s', not running or streaming" % (candidate, member["state"])
+    # The permanent reasons first: a never-promoted member also replays from the archive (nostream).
     tags = member["tags"]
     if _truthy(tags.get("nofailover")):
         return "candidate '%s' is tagged nofailover" % candidate
     priority = _as_int(tags.get("failover_priority"))
     if priority is not None and priority <= 0:
         return "candidate '%s' has failover_priority %d (never promoted)" % (candidate, priority)
+    # Without a leader, replicas lose their upstream and replay from the archive: still a running server.
+    allowed = HEALTHY_STATES + (("in archive recovery",) if action == "failover" and status["leader"] is None else ())
+    if member["state"] not in allowed:
+        return "candidate '%s' is in state '%s', not running or streaming" % (candidate, member["state"])
     leaderless = status["leader"] is None
     if action == "failover" and leaderless:
         return None

@@ -34,10 +34,11 @@ def verdict(member, leader, sync_standbys, max_lag):
         return "is the current leader"
     if member.get("role") not in STANDBY_ROLES:
         return "is not a standby of this cluster (role %s)" % member.get("role")
-    if member.get("state") not in PROMOTABLE_STATES:
-        return "is %s, not streaming" % member.get("state")
+    # The permanent reason first: a never-promoted member also replays from the archive (nostream).
     if _priority(member) <= 0:
         return "may never be promoted (failover_priority 0 or nofailover)"
+    if member.get("state") not in PROMOTABLE_STATES:
+        return "is %s, not streaming" % member.get("state")
     if sync_standbys and name not in sync_standbys:
         return "is not a synchronous standby (%s are): promoting it could lose acknowledged commits" % ", ".join(
             sorted(sync_standbys)

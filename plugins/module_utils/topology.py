@@ -207,6 +207,9 @@ def check_sync_settings(platform):
     strict = platform.get("keel_synchronous_mode_strict")
     if strict is not None and not isinstance(strict, bool):
         errors.append("keel_synchronous_mode_strict=%r is not a boolean: write true or false, unquoted" % (strict,))
+    archive_only = platform.get("keel_archive_only_replicas")
+    if archive_only is not None and not isinstance(archive_only, bool):
+        errors.append("keel_archive_only_replicas=%r is not a boolean: write true or false, unquoted" % (archive_only,))
     return errors
 
 
@@ -261,10 +264,17 @@ def streams_only_to_candidates(platform):
     keel_synchronous_mode_strict) Patroni sets synchronous_standby_names = '*' after every failover
     and switchover and whenever no candidate is left: then any standby that streams from the leader
     confirms commits, and a commit confirmed only by a member that can never be promoted is lost
-    with the leader. Such members must not stream: they replay from the WAL archive (Patroni nostream).
+    with the leader. Such members can be kept off the leader: they replay from the WAL archive
+    (Patroni nostream). Opt-in (keel_archive_only_replicas: true) until the archive has no gaps such a
+    member cannot cross (docs/failover-measured.md): a killed leader's unarchived tail, WAL dropped
+    beyond archive-push-queue-max.
     """
     sync = synchronous_settings(platform)
-    return sync["mode"] in ("on", "quorum") and sync["strict"] is True
+    return (
+        platform.get("keel_archive_only_replicas") is True
+        and sync["mode"] in ("on", "quorum")
+        and sync["strict"] is True
+    )
 
 
 def _members_model(groups, hosts, platform, group):
@@ -283,8 +293,9 @@ def patroni_members(groups, hosts, platform, group):
     Returns host -> {"region": str, "nosync": bool, "failover_priority": int, "sync_candidate": bool,
     "nostream": bool}. sync_candidate: the member may confirm synchronous commits and be promoted (not
     nosync, failover_priority > 0), the only standbys allowed to hold an acknowledged commit.
-    nostream: a member of postgres that is not a candidate, under strict synchronous replication
-    (streams_only_to_candidates): it replays from the archive and never streams from the leader.
+    nostream: a member of postgres that is not a candidate, under strict synchronous replication with
+    keel_archive_only_replicas (streams_only_to_candidates): it replays from the archive and never
+    streams from the leader.
     A host's keel_nosync /
     keel_failover_priority wins; else its region's entry in keel_regions; else never sync and never
     promoted. Members of postgres_dr are always nosync (a standby cluster is asynchronous to its

@@ -217,7 +217,7 @@ def test_the_filter_reads_the_lab_hostvars(tmp_path):
                 "nosync": True,
                 "failover_priority": 0,
                 "sync_candidate": False,
-                "nostream": True,
+                "nostream": False,
             },
         },
         "postgres_dr": {

@@ -53,9 +53,6 @@ def region(host):
 # and the router the writers go through (a member that is never promoted).
 SEED_LEADER = next(h for h in PRIMARY if HOSTVARS[h]["keel_region"] == ALL_VARS["keel_primary_region"])
 SYNC_ELIGIBLE = [h for h in PRIMARY if region(h).get("sync") and h != SEED_LEADER]
-# Never synchronous candidates (not sync, or failover_priority 0): under strict mode they replay from
-# the archive only (Patroni nostream) and must never have a walsender on the leader.
-ARCHIVE_ONLY = [h for h in PRIMARY if not (region(h).get("sync") and region(h).get("failover_priority", 0) > 0)]
 ROUTER = next(h for h in PRIMARY if region(h).get("failover_priority", 0) == 0)
 
 

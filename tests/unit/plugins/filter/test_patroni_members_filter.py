@@ -43,14 +43,14 @@ def test_members_of_the_primary_cluster():
             "nosync": False,
             "failover_priority": 0,
             "sync_candidate": False,
-            "nostream": True,
+            "nostream": False,
         },
         "c": {
             "region": "ap-south-1",
             "nosync": True,
             "failover_priority": 0,
             "sync_candidate": False,
-            "nostream": True,
+            "nostream": False,
         },
     }
 

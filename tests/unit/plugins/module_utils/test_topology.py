@@ -269,7 +269,7 @@ def test_patroni_members_of_the_lab():
             "nosync": True,
             "failover_priority": 0,
             "sync_candidate": False,
-            "nostream": True,
+            "nostream": False,
         },
     }
     assert topology.patroni_members(groups, hosts, platform, "postgres_dr") == {
@@ -323,8 +323,8 @@ def test_patroni_members_precedence(group, hvars, regions, expected):
     hosts = {"pg-usw2": dict({"keel_region": "us-west-2"}, **hvars)}
     platform = {"keel_regions": LAB_PLATFORM["keel_regions"] if regions is None else regions}
     candidate = not expected["nosync"] and expected["failover_priority"] > 0
-    # Strict synchronous mode (the default): a member of postgres that is not a candidate never streams.
-    nostream = group == "postgres" and not candidate
+    # Archive-only replicas are opt-in (keel_archive_only_replicas): by default every member streams.
+    nostream = False
     assert topology.patroni_members(groups, hosts, platform, group) == {
         "pg-usw2": dict(region="us-west-2", sync_candidate=candidate, nostream=nostream, **expected)
     }
@@ -333,7 +333,7 @@ def test_patroni_members_precedence(group, hvars, regions, expected):
 def test_patroni_members_without_keel_regions_or_hosts():
     groups = {"postgres": ["a"], "postgres_dr": ["b"]}
     assert topology.patroni_members(groups, {}, {}, "postgres") == {
-        "a": {"region": "", "nosync": True, "failover_priority": 0, "sync_candidate": False, "nostream": True}
+        "a": {"region": "", "nosync": True, "failover_priority": 0, "sync_candidate": False, "nostream": False}
     }
     assert topology.patroni_members(groups, {}, {"keel_regions": None}, "postgres_dr") == {
         "b": {"region": "", "nosync": True, "failover_priority": 1, "sync_candidate": False, "nostream": False}
@@ -677,11 +677,16 @@ def test_only_promotable_sync_eligible_members_are_sync_candidates(nosync, prior
         ({"keel_synchronous_mode_strict": False}, False),
         ({"keel_synchronous_mode": "off"}, False),
         ({"keel_synchronous_mode": "quorum", "keel_synchronous_mode_strict": False}, False),
+        # opt-in: without it every member streams
+        ({"keel_archive_only_replicas": False}, False),
+        ({"keel_archive_only_replicas": None}, False),
     ],
 )
 def test_non_candidates_stream_only_when_no_wildcard_can_make_them_confirm_commits(settings, archive_only):
     groups, hosts, platform = _lab()
-    platform = dict(platform, **{"keel_synchronous_mode": "on", "keel_synchronous_mode_strict": True})
+    platform = dict(
+        platform, keel_synchronous_mode="on", keel_synchronous_mode_strict=True, keel_archive_only_replicas=True
+    )
     platform.update(settings)
     members = topology.patroni_members(groups, hosts, platform, "postgres")
     assert {h: m["nostream"] for h, m in members.items()} == {
@@ -696,13 +701,19 @@ def test_non_candidates_stream_only_when_no_wildcard_can_make_them_confirm_commi
 
 def test_a_never_promoted_member_needs_the_archive_it_replays_from():
     no_archive = {"pg-aps1": {"keel_pgbackrest_stanza": ""}}
-    errors = topology.validate(*_lab(hosts=no_archive))
+    assert topology.validate(*_lab(hosts=no_archive)) == []  # archive-only replicas are opt-in
+    errors = topology.validate(*_lab(platform={"keel_archive_only_replicas": True}, hosts=no_archive))
     assert len(errors) == 1, errors
     assert errors[0].startswith(
         "host pg-aps1 (ap-south-1, failover_priority 0, nosync true) is not a synchronous candidate"
     )
     assert "keel_pgbackrest_stanza is empty for it" in errors[0]
     # Without strict mode nothing makes it confirm commits, so it may stream and needs no archive.
-    assert topology.validate(*_lab(platform={"keel_synchronous_mode_strict": False}, hosts=no_archive)) == []
+    relaxed = {"keel_archive_only_replicas": True, "keel_synchronous_mode_strict": False}
+    assert topology.validate(*_lab(platform=relaxed, hosts=no_archive)) == []
     # A candidate without the archive streams as before.
-    assert topology.validate(*_lab(hosts={"pg-usw2": {"keel_pgbackrest_stanza": ""}})) == []
+    opted = {"keel_archive_only_replicas": True}
+    assert topology.validate(*_lab(platform=opted, hosts={"pg-usw2": {"keel_pgbackrest_stanza": ""}})) == []
+    assert topology.validate(*_lab(platform={"keel_archive_only_replicas": "yes"})) == [
+        "keel_archive_only_replicas='yes' is not a boolean: write true or false, unquoted"
+    ]
