@@ -28,6 +28,8 @@ done
 roles=("$root"/roles/*/)
 for dir in "${roles[@]}"; do
   role=$(basename "$dir")
+  # A role is a directory with tasks (roles/monitoring ships only its rule files so far).
+  [[ -d "$dir/tasks" ]] || continue
   grep -qx "roles/$role/tasks/main.yml" <<<"$contents" || { echo "build: role $role missing" >&2; exit 1; }
 done
 (cd "$out" && ansible-doc -t role -l keel.postgres >/dev/null)

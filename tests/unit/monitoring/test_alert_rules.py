@@ -101,7 +101,7 @@ def test_alert_carries_severity_annotations_and_for(rule):
 @pytest.mark.parametrize("rule", ALERTS, ids=ALERT_IDS)
 def test_runbook_url_points_at_an_existing_heading(rule):
     url = rule["annotations"]["runbook_url"]
-    path, _, anchor = url.partition("#")
+    path, _sep, anchor = url.partition("#")
     assert path.startswith("docs/runbooks/") and path.endswith(".md"), url
     target = ROOT / path
     assert target.is_file(), "%s: %s does not exist" % (rule["alert"], path)
