@@ -198,26 +198,28 @@ def classify_receiver(info, thresholds):
     elif status_text != "streaming":
         statuses.append("warning")
         reasons.append("%s WAL receiver is in state '%s', not streaming" % (subject, status_text))
+    return _judge_replay(result, subject, info, statuses, reasons, info.get("replay_gap_bytes"), thresholds)
+
+
+def _judge_replay(
+    result, subject, info, statuses, reasons, lag, thresholds, what=("replay gap", "replay lag"), allowance=0.0
+):
+    """The part both kinds of standby share: replay paused, the byte lag ``lag`` (None: unknown),
+    and the time lag, which is the replay age while bytes are missing (0 s when none are: the age
+    then only says how long the primary has been idle), judged against the time thresholds plus
+    ``allowance`` seconds. Completes and returns ``result``."""
     if info.get("replay_paused"):
         statuses.append("warning")
         reasons.append("%s has WAL replay paused (pg_wal_replay_pause)" % subject)
-    gap = info.get("replay_gap_bytes")
-    status, reason = _judge(
-        subject, "replay gap", gap, thresholds["warn_bytes"], thresholds["crit_bytes"], format_bytes
-    )
+    status, reason = _judge(subject, what[0], lag, thresholds["warn_bytes"], thresholds["crit_bytes"], format_bytes)
     statuses.append(status)
     if reason:
         reasons.append(reason)
-    if gap == 0:
-        seconds = 0.0
-    elif gap is None:
-        seconds = None
-    else:
-        seconds = info.get("replay_age_seconds")
+    seconds = 0.0 if lag == 0 else (None if lag is None else info.get("replay_age_seconds"))
     result["effective_replay_lag_seconds"] = seconds
-    status, reason = _judge(
-        subject, "replay lag", seconds, thresholds["warn_seconds"], thresholds["crit_seconds"], format_seconds
-    )
+    warn = None if thresholds["warn_seconds"] is None else thresholds["warn_seconds"] + allowance
+    crit = None if thresholds["crit_seconds"] is None else thresholds["crit_seconds"] + allowance
+    status, reason = _judge(subject, what[1], seconds, warn, crit, format_seconds)
     statuses.append(status)
     if reason:
         reasons.append(reason)
@@ -247,32 +249,12 @@ def classify_archive_replay(info, thresholds, upstream_lsn=None, archive_timeout
             "only; under synchronous_standby_names '*' it could confirm commits that no promotable member holds"
             % (subject, info["receiver_status"], info.get("sender_host") or "its upstream")
         )
-    if info.get("replay_paused"):
-        statuses.append("warning")
-        reasons.append("%s has WAL replay paused (pg_wal_replay_pause)" % subject)
     upstream = parse_lsn_or_none(upstream_lsn or None)
     replayed = parse_lsn_or_none(info.get("replay_lsn"))
     lag = None if upstream is None or replayed is None else max(lsn_diff(upstream, replayed), 0)
     result["archive_lag_bytes"] = lag
-    status, reason = _judge(
-        subject, "archive replay lag", lag, thresholds["warn_bytes"], thresholds["crit_bytes"], format_bytes
-    )
-    statuses.append(status)
-    if reason:
-        reasons.append(reason)
-    seconds = 0.0 if lag == 0 else (None if lag is None else info.get("replay_age_seconds"))
-    result["effective_replay_lag_seconds"] = seconds
-    allowance = float(archive_timeout or 0)
-    warn = None if thresholds["warn_seconds"] is None else thresholds["warn_seconds"] + allowance
-    crit = None if thresholds["crit_seconds"] is None else thresholds["crit_seconds"] + allowance
-    status, reason = _judge(subject, "archive replay lag", seconds, warn, crit, format_seconds)
-    statuses.append(status)
-    if reason:
-        reasons.append(reason)
-    result["status"] = worst(s for s in statuses if s != "unknown")
-    result["reasons"] = reasons
-    result["time_lag_unknown"] = seconds is None
-    return result
+    what = ("archive replay lag", "archive replay lag")
+    return _judge_replay(result, subject, info, statuses, reasons, lag, thresholds, what, float(archive_timeout or 0))
 
 
 def archive_standby_reasons(rows, archive_standbys):

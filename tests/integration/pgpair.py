@@ -87,6 +87,21 @@ class Server:
     def value(self, query, params=None):
         return self.sql(query, params)[0][0]
 
+    def initdb(self, settings):
+        """A new cluster in datadir (scram for TCP, trust on the socket), listening on 127.0.0.1:port and
+        the base directory's socket, fsync off, plus ``settings`` (postgresql.conf lines)."""
+        pg("initdb", "-D", self.datadir, "-U", "postgres", "-E", "UTF8", "--locale=C", "-N",
+           "--auth-local=trust", "--auth-host=scram-sha-256")  # fmt: skip
+        self.append_conf(
+            [
+                "port = %d" % self.port,
+                "listen_addresses = '127.0.0.1'",
+                "unix_socket_directories = '%s'" % self.base,
+                "fsync = off",
+            ]
+            + list(settings)
+        )
+
     def append_conf(self, lines):
         with open(os.path.join(self.datadir, "postgresql.conf"), "a") as conf:
             conf.write("\n# keel.postgres integration tests\n" + "\n".join(lines) + "\n")
@@ -155,14 +170,8 @@ def running_pair():
     standby = Server("standby", base, free_port())
     started = []
     try:
-        pg("initdb", "-D", primary.datadir, "-U", "postgres", "-E", "UTF8", "--locale=C", "-N",
-           "--auth-local=trust", "--auth-host=scram-sha-256")  # fmt: skip
-        primary.append_conf(
+        primary.initdb(
             [
-                "port = %d" % primary.port,
-                "listen_addresses = '127.0.0.1'",
-                "unix_socket_directories = '%s'" % base,
-                "fsync = off",
                 "max_wal_senders = 10",
                 "max_replication_slots = 10",
                 "wal_receiver_status_interval = 1s",

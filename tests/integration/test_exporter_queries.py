@@ -30,7 +30,6 @@ from pgpair import (
     Server,
     _prepare_base,
     free_port,
-    pg,
 )
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -246,14 +245,8 @@ def archiving_server():
     server = Server("archiving", base, free_port())
     started = False
     try:
-        pg("initdb", "-D", server.datadir, "-U", "postgres", "-E", "UTF8", "--locale=C", "-N",
-           "--auth-local=trust", "--auth-host=scram-sha-256")  # fmt: skip
-        server.append_conf(
+        server.initdb(
             [
-                "port = %d" % server.port,
-                "listen_addresses = '127.0.0.1'",
-                "unix_socket_directories = '%s'" % base,
-                "fsync = off",
                 "archive_mode = on",
                 "archive_command = '/bin/false'",
                 "log_min_messages = fatal",
